@@ -25,7 +25,8 @@
 /* Header flags. */
 #define IPC_F_FD		0x01	/* one file descriptor travels along */
 #define IPC_F_MORE		0x02	/* more parts of this message follow */
-#define IPC_F_ALL		(IPC_F_FD | IPC_F_MORE)
+#define IPC_F_REPLY		0x04	/* answers the sender's request id */
+#define IPC_F_ALL		(IPC_F_FD | IPC_F_MORE | IPC_F_REPLY)
 
 /*
  * Message types.  The numbers are part of the protocol: append, never
@@ -140,7 +141,8 @@ typedef int (*ipc_handler_fn)(struct ipc_channel *, struct ipc_msg *,
 /*
  * One row of a dispatch table: the message types a channel accepts.  A
  * row with a NULL handler accepts the type only as the reply to one of
- * our own requests.  The table ends with a row of type MSG_NONE.
+ * our own requests.  Replies carry IPC_F_REPLY, so request ids of the two
+ * ends of a channel never mix.  The table ends with a row of type MSG_NONE.
  */
 struct ipc_dispatch {
 	uint16_t	 d_type;

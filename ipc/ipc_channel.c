@@ -508,17 +508,21 @@ ipc_channel_dispatch(struct ipc_channel *ch, const struct ipc_header *h,
 	    &msg.m_fd) == -1)
 		return -1;
 
-	if (h->ih_id != 0)
+	if ((h->ih_flags & IPC_F_REPLY) != 0 && h->ih_id != 0)
 		p = ipc_pending_find(ch, h->ih_id);
 	if (p != NULL) {
 		ipc_pending_unlink(ch, p);
 		p->p_fn(ch, &msg, p->p_arg);
 		free(p);
+	} else if ((h->ih_flags & IPC_F_REPLY) != 0) {
+		if (h->ih_id != 0 && ipc_expired_has(ch, h->ih_id))
+			log_debug(LC_MONITOR, "ipc %s: late %s for id %u "
+			    "dropped", ch->ch_name, ipc_type_name(h->ih_type),
+			    h->ih_id);
+		else
+			rc = -2;
 	} else if (row->d_handler != NULL)
 		rc = row->d_handler(ch, &msg, ch->ch_arg);
-	else if (h->ih_id != 0 && ipc_expired_has(ch, h->ih_id))
-		log_debug(LC_MONITOR, "ipc %s: late %s for id %u dropped",
-		    ch->ch_name, ipc_type_name(h->ih_type), h->ih_id);
 	else
 		rc = -2;
 
@@ -692,9 +696,9 @@ ipc_channel_read_cb(evutil_socket_t fd, short events, void *arg)
  * The channel takes the descriptor in every case: it is closed once sent,
  * or at once if the message cannot be queued.
  */
-int
-ipc_send(struct ipc_channel *ch, uint16_t type, uint32_t id, int fd,
-    const void *data, size_t len)
+static int
+ipc_send_flags(struct ipc_channel *ch, uint16_t type, uint32_t id,
+    uint8_t flags, int fd, const void *data, size_t len)
 {
 	struct ipc_header	 h;
 	uint8_t			 hdr[IPC_HEADER_SIZE];
@@ -708,7 +712,7 @@ ipc_send(struct ipc_channel *ch, uint16_t type, uint32_t id, int fd,
 		goto fail;
 
 	h.ih_version = IPC_VERSION;
-	h.ih_flags = fd != -1 ? IPC_F_FD : 0;
+	h.ih_flags = flags | (fd != -1 ? IPC_F_FD : 0);
 	h.ih_type = type;
 	h.ih_len = (uint32_t)len;
 	h.ih_id = id;
@@ -729,6 +733,13 @@ ipc_send(struct ipc_channel *ch, uint16_t type, uint32_t id, int fd,
 	if (fd != -1)
 		close(fd);
 	return -1;
+}
+
+int
+ipc_send(struct ipc_channel *ch, uint16_t type, uint32_t id, int fd,
+    const void *data, size_t len)
+{
+	return ipc_send_flags(ch, type, id, 0, fd, data, len);
 }
 
 static uint32_t
@@ -800,7 +811,10 @@ int
 ipc_reply(struct ipc_channel *ch, const struct ipc_msg *req, uint16_t type,
     const void *data, size_t len)
 {
-	return ipc_send(ch, type, req->m_hdr.ih_id, -1, data, len);
+	if (req->m_hdr.ih_id == 0)
+		return -1;
+	return ipc_send_flags(ch, type, req->m_hdr.ih_id, IPC_F_REPLY, -1,
+	    data, len);
 }
 
 /* Gives up when the peer takes nothing for IPC_FLUSH_WAIT_MS. */

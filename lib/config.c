@@ -699,13 +699,13 @@ config_load(struct config *cfg, const char *path, char *const *envp,
     char *err, size_t errlen)
 {
 	char	*text = NULL;
-	size_t	 len;
+	size_t	 len = 0;
 	int	 rc = -1;
 
-	if (config_read_file(path, &text, &len, err, errlen) == -1)
-		return -1;
-	free(cfg->c_file);
+	config_init(cfg);
 	cfg->c_file = xstrdup(path);
+	if (config_read_file(path, &text, &len, err, errlen) == -1)
+		goto fail;
 
 	if (config_parse_yaml(cfg, path, text, len, err, errlen) == -1 ||
 	    config_apply_env(cfg, envp, err, errlen) == -1 ||
@@ -715,7 +715,11 @@ config_load(struct config *cfg, const char *path, char *const *envp,
 	rc = 0;
 
 fail:
-	explicit_bzero(text, len);
-	free(text);
+	if (text != NULL) {
+		explicit_bzero(text, len);
+		free(text);
+	}
+	if (rc == -1)
+		config_free(cfg);
 	return rc;
 }

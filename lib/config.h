@@ -105,7 +105,9 @@ void	 config_free(struct config *);
 /*
  * Loads a file, applies the environment overrides from envp (NULL-
  * terminated "NAME=value" strings, as environ), reads the secret files and
- * validates everything.  Returns 0, or -1 with a message such as
+ * validates everything.  It initializes the struct itself, and on failure
+ * leaves it empty (config_free() is then harmless).  Returns 0, or -1
+ * with a message such as
  * "ephemerd.yaml:12: unknown key 'imgae' in pool" in err.
  */
 int	 config_load(struct config *, const char *, char *const *, char *,

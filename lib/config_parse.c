@@ -32,6 +32,7 @@
 #define MAX_LABEL		100
 #define MAX_CPUS		4096
 #define MIN_MEMORY		(6 * 1024 * 1024)	/* Docker's minimum */
+#define MAX_STRING		8192	/* well within the wire's u16 */
 
 typedef int (*check_fn)(const char *, char *, size_t);
 
@@ -177,6 +178,11 @@ scalar_text(struct parser *p, const char *key, yaml_node_t *node,
 		parse_error(p, node, "'%s' contains a NUL character", key);
 		return NULL;
 	}
+	if (node->data.scalar.length > MAX_STRING) {
+		parse_error(p, node, "'%s' is longer than %d bytes", key,
+		    MAX_STRING);
+		return NULL;
+	}
 	if (is_null(node))
 		return "";
 	return (const char *)node->data.scalar.value;
@@ -220,9 +226,11 @@ parse_secret(struct parser *p, const struct key_rule *kr, yaml_node_t *node,
 		    kr->kr_name);
 	if (memchr(node->data.scalar.value, '\0',
 	    node->data.scalar.length) != NULL || is_null(node) ||
-	    node->data.scalar.length == 0)
+	    node->data.scalar.length == 0 ||
+	    node->data.scalar.length > MAX_STRING)
 		return parse_error(p, node, "'%s' must be a non-empty string "
-		    "without NUL characters", kr->kr_name);
+		    "of at most %d bytes without NUL characters", kr->kr_name,
+		    MAX_STRING);
 	freezero_str(*dst);
 	*dst = xstrdup((const char *)node->data.scalar.value);
 	return 0;
@@ -603,7 +611,7 @@ static int
 check_placeholders(const char *value, enum registration_mode mode,
     char *why, size_t whylen)
 {
-	const char	*s, *end;
+	const char	*s, *end, *name;
 	size_t		 i, len;
 
 	for (s = value; (s = strchr(s, '{')) != NULL; s++) {
@@ -622,13 +630,12 @@ check_placeholders(const char *value, enum registration_mode mode,
 			    (int)(len > 60 ? 60 : len), s + 1);
 			return -1;
 		}
-		if ((mode == REG_TOKEN &&
-		    strcmp(config_placeholders[i], "jit_config") == 0) ||
+		name = config_placeholders[i];
+		if ((mode == REG_TOKEN && strcmp(name, "jit_config") == 0) ||
 		    (mode == REG_JIT &&
-		    strcmp(config_placeholders[i], "registration_token") == 0)) {
+		    strcmp(name, "registration_token") == 0)) {
 			snprintf(why, whylen, "placeholder '{%s}' is not "
-			    "available with registration %s",
-			    config_placeholders[i],
+			    "available with registration %s", name,
 			    mode == REG_JIT ? "jit" : "token");
 			return -1;
 		}
@@ -1472,9 +1479,72 @@ validate_httpd(struct config *cfg, char *err, size_t errlen)
 	return 0;
 }
 
+static int
+too_long(const char *s)
+{
+	return s != NULL && strlen(s) > MAX_STRING;
+}
+
+static int
+list_too_long(const struct strlist *sl)
+{
+	size_t	 i;
+
+	if (sl->sl_count > MAX_LIST_ITEMS)
+		return 1;
+	for (i = 0; i < sl->sl_count; i++)
+		if (too_long(sl->sl_items[i]))
+			return 1;
+	return 0;
+}
+
+/*
+ * Values from the environment and secret files have no length limit of
+ * their own; the wire needs one.  Secrets are not named.
+ */
+static int
+validate_lengths(const struct config *cfg, char *err, size_t errlen)
+{
+	const struct pool	*pl;
+	size_t			 i, j;
+
+	if (too_long(cfg->c_token) || too_long(cfg->c_webhook_secret) ||
+	    list_too_long(&cfg->c_api_tokens))
+		return validate_error(cfg, 0, err, errlen, "a secret is "
+		    "longer than %d bytes, or there are more than %d API "
+		    "tokens", MAX_STRING, MAX_LIST_ITEMS);
+	if (too_long(cfg->c_organization) || too_long(cfg->c_listen) ||
+	    too_long(cfg->c_api_url) || too_long(cfg->c_user) ||
+	    list_too_long(&cfg->c_cors_origins) ||
+	    list_too_long(&cfg->c_trusted_proxies))
+		return validate_error(cfg, 0, err, errlen, "a value is "
+		    "longer than %d bytes, or a list has more than %d items",
+		    MAX_STRING, MAX_LIST_ITEMS);
+
+	for (i = 0; i < cfg->c_npools; i++) {
+		pl = &cfg->c_pools[i];
+		if (too_long(pl->pl_image) || too_long(pl->pl_command) ||
+		    list_too_long(&pl->pl_labels) ||
+		    pl->pl_nenv > MAX_ENV_VARS)
+			goto fail;
+		for (j = 0; j < pl->pl_nenv; j++)
+			if (too_long(pl->pl_env[j].ev_value))
+				goto fail;
+	}
+	return 0;
+
+fail:
+	return validate_error(cfg, pl->pl_line, err, errlen, "pool '%.40s': "
+	    "a value is longer than %d bytes, or there are more than %d "
+	    "labels or variables", pl->pl_name, MAX_STRING, MAX_ENV_VARS);
+}
+
 int
 config_validate(struct config *cfg, char *err, size_t errlen)
 {
+	if (validate_lengths(cfg, err, errlen) == -1)
+		return -1;
+
 	if (validate_value(cfg, 0, "user", cfg->c_user, check_nonempty, err,
 	    errlen) == -1 ||
 	    validate_value(cfg, 0, "chroot", cfg->c_chroot, check_chroot, err,

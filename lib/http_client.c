@@ -114,11 +114,19 @@ http_client_new(struct event_base *base)
 void
 http_client_free(struct http_client *c)
 {
+	struct http_xfer	*x;
+
 	if (c == NULL || c->hc_dying)
 		return;
 	c->hc_dying = 1;
-	if (c->hc_busy == 0)
+	if (c->hc_busy == 0) {
 		http_client_destroy(c);
+		return;
+	}
+
+	/* Called back from us: no more data; destroyed when we return. */
+	TAILQ_FOREACH(x, &c->hc_xfers, hx_entry)
+		x->hx_cancelled = 1;
 }
 
 /* Cancels what is left, then frees the client; never from a callback. */

@@ -69,6 +69,7 @@ static const enum ipc_role stop_order[] = {
 
 static void	 supervisor_spawn(struct child_proc *);
 static void	 supervisor_stop_next(void);
+static void	 supervisor_child_died(struct child_proc *, int);
 static int	 supervisor_on_log(struct ipc_channel *, struct ipc_msg *,
 		    void *);
 static int	 supervisor_on_status_req(struct ipc_channel *,
@@ -184,6 +185,7 @@ supervisor_on_child_close(struct ipc_channel *ch, const char *why,
     void *arg)
 {
 	struct child_proc	*cp = arg;
+	int			 status;
 
 	if (cp->cp_chan != ch)
 		return;
@@ -191,6 +193,10 @@ supervisor_on_child_close(struct ipc_channel *ch, const char *why,
 	ipc_channel_free(ch);
 	if (cp->cp_pid == 0 || sv.sv_stopping)
 		return;
+	if (waitpid(cp->cp_pid, &status, WNOHANG) == cp->cp_pid) {
+		supervisor_child_died(cp, status);
+		return;
+	}
 	log_warnx(LC_MONITOR, "channel to %s (pid %d) closed: %s; "
 	    "killing it", child_name(cp), (int)cp->cp_pid, why);
 	kill(cp->cp_pid, SIGKILL);

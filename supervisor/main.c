@@ -69,7 +69,7 @@ main(int argc, char *argv[])
 {
 	struct config	 conf;
 	const char	*file = EPHEMERD_CONFIG_FILE, *role = NULL;
-	char		 err[1024];
+	char		 err[1024], abs_file[PATH_MAX];
 	int		 ch, check_only = 0, role_id;
 
 	proctitle_init(argc, argv);
@@ -114,6 +114,15 @@ main(int argc, char *argv[])
 		return main_check_config(file);
 
 	self_exe = main_find_self();
+	/* Reloads happen after daemon(3) changed the directory to /. */
+	if (file[0] != '/') {
+		if (realpath(file, abs_file) == NULL) {
+			fprintf(stderr, "ephemerd: %s: %s\n", file,
+			    strerror(errno));
+			return 1;
+		}
+		file = abs_file;
+	}
 	if (config_load(&conf, file, environ, err, sizeof(err)) == -1) {
 		fprintf(stderr, "ephemerd: %s\n", err);
 		return 1;

@@ -139,34 +139,43 @@ configure_in() {
 }
 
 build() {
-	step "building in build/ with the sanitizers (log: $LOGDIR/build.log)"
-	if (cd "$SRCDIR" && autoreconf -fi) >"$LOGDIR/build.log" 2>&1 &&
-	    configure_in build "$LOGDIR/build.log.configure" \
-	    --enable-sanitizers &&
-	    make -C "$SRCDIR/build" -j"$JOBS" >>"$LOGDIR/build.log" 2>&1; then
-		pass 1 "build"
-		return 0
+	local log=$LOGDIR/build.log
+	step "building in build/ with the sanitizers (log: $log)"
+	if ! (cd "$SRCDIR" && autoreconf -fi) >"$log" 2>&1; then
+		tail -15 "$log"
+		fail 1 "build: autoreconf (see $log)"
+		return 1
 	fi
-	cat "$LOGDIR/build.log.configure" >>"$LOGDIR/build.log" 2>/dev/null ||
-	    true
-	grep -E "error|Error" "$LOGDIR/build.log" | head -30 || true
-	tail -15 "$LOGDIR/build.log"
-	fail 1 "build (see $LOGDIR/build.log)"
-	return 1
+	if ! configure_in build "$log.configure" --enable-sanitizers; then
+		tail -15 "$log.configure"
+		fail 1 "build: configure (see $log.configure)"
+		return 1
+	fi
+	if ! make -C "$SRCDIR/build" -j"$JOBS" >>"$log" 2>&1; then
+		grep -E "error:|\*\*\*" "$log" | head -30 || true
+		fail 1 "build: make (see $log)"
+		return 1
+	fi
+	pass 1 "build"
 }
 
 # Counts cmocka's own lines in each unit program's log; a program that
 # crashed or never ran counts as one failure.
 unit_tests() {
-	local src name log p f result
+	local names name log p f result
 	step "unit tests: make check (log: $LOGDIR/unit.log)"
+	# A log left by an earlier run must not count for this one.
+	rm -f "$SRCDIR"/build/tests/unit/*.log "$SRCDIR"/build/tests/unit/*.trs
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    make -C "$SRCDIR/build" -j"$JOBS" check >"$LOGDIR/unit.log" 2>&1 ||
-	    true
-	for src in "$SRCDIR"/tests/unit/test_*.c; do
-		[ -e "$src" ] || continue
-		name=$(basename "$src" .c)
+	    grep -E "error:|No rule" "$LOGDIR/unit.log" | head -20 || true
+	# The programs Makefile.am promises, and any other test source.
+	names=$({ sed -n '/^check_PROGRAMS *=/,/[^\\]$/p' \
+	    "$SRCDIR/Makefile.am" | grep -o 'tests/unit/test_[a-z0-9_]*'
+	    ls "$SRCDIR"/tests/unit/test_*.c 2>/dev/null; } |
+	    sed 's|.*/||; s|\.c$||' | sort -u)
+	for name in $names; do
 		log="$SRCDIR/build/tests/unit/$name.log"
 		if [ ! -f "$log" ]; then
 			fail 1 "unit $name: no log; it did not build or run"
@@ -186,7 +195,7 @@ unit_tests() {
 		fi
 		[ "$p" -eq 0 ] || pass "$p" "unit $name: $p test(s)"
 		[ "$f" -eq 0 ] || fail "$f" "unit $name: $f test(s)"
-		grep '^\[  FAILED  \] ' "$log" | grep -v 'test(s)' || true
+		grep '^\[  FAILED  \] ' "$log" | grep -v 'test(s)' | sort -u || true
 	done
 }
 
@@ -198,7 +207,9 @@ distcheck() {
 	    >>"$LOGDIR/distcheck.log" 2>&1; then
 		pass 1 "make distcheck"
 	else
-		tail -25 "$LOGDIR/distcheck.log"
+		grep -E "error:|\*\*\*|^FAIL|^ERROR" "$LOGDIR/distcheck.log" |
+		    head -20 || true
+		tail -5 "$LOGDIR/distcheck.log"
 		fail 1 "make distcheck (see $LOGDIR/distcheck.log)"
 	fi
 }
@@ -213,7 +224,8 @@ fuzz() {
 	    --enable-fuzzers --enable-sanitizers ||
 	    ! make -C "$SRCDIR/build-fuzz" -j"$JOBS" \
 	    >>"$LOGDIR/fuzz-build.log" 2>&1; then
-		tail -15 "$LOGDIR/fuzz-build.log"
+		grep -E "error:|\*\*\*" "$LOGDIR/fuzz-build.log" | head -20 ||
+		    tail -15 "$LOGDIR/fuzz-build.log"
 		fail 1 "fuzz build (see $LOGDIR/fuzz-build.log)"
 		return 0
 	fi

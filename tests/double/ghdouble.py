@@ -32,7 +32,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                         "fixtures")
 DOC_URL = "https://docs.github.com/rest"
-RATE_DOC_URL = "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"
+RATE_DOC_URL = ("https://docs.github.com/rest/overview/"
+                "rate-limits-for-the-rest-api")
 CORE_LIMIT = 5000
 ANON_LIMIT = 60
 WINDOW = 3600
@@ -507,8 +508,8 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(b"HTTP/1.0 403 Forbidden\r\n"
                          b"Content-Type: text/html\r\n"
                          b"Content-Length: %d\r\n"
-                         b"Connection: close\r\n\r\n" % len(payload))
-        self.wfile.write(payload)
+                         b"Connection: close\r\n\r\n%s" %
+                         (len(payload), payload))
         self.close_connection = True
 
 

@@ -62,6 +62,25 @@ def wait_for(cond, timeout, what, interval=0.05):
         time.sleep(interval)
 
 
+def sanitizer_report(text):
+    """A short summary of the first sanitizer report in text, or ""."""
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if any(m in line for m in SANITIZER_MARKS):
+            break
+    else:
+        return ""
+    out = [line.strip()]
+    for frame in lines[i + 1:i + 60]:
+        # Our own frames say where; the sanitizer's and libc's do not.
+        if re.match(r"\s*#\d+ ", frame) and "libsanitizer" not in frame \
+                and "libc" not in frame and "/csu/" not in frame:
+            out.append(re.sub(r"^\s*#\d+ 0x[0-9a-f]+ ", "", frame))
+            if len(out) >= 5:
+                break
+    return " | ".join(out)
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -330,8 +349,10 @@ class Daemon:
     def wait_healthy_http(self, timeout=20):
         def up():
             if self.proc.poll() is not None:
-                raise TestFailure("ephemerd exited with %d at start:\n%s" %
-                                  (self.proc.returncode, self.tail()))
+                raise TestFailure("ephemerd exited with %d at start: %s" %
+                                  (self.proc.returncode,
+                                   sanitizer_report(self.log()) or
+                                   self.tail(10)))
             r = request_try("GET", self.port, "/health", timeout=2)
             return r is not None and r.status == 200
         wait_for(up, timeout, "GET /health to answer 200")
@@ -436,10 +457,9 @@ class Daemon:
             if self.proc is not None:
                 self.err.close()
                 log = self.log()
-                for mark in SANITIZER_MARKS:
-                    if mark in log:
-                        problems.append("sanitizer report in the log:\n" +
-                                        self.excerpt(log, mark))
+                report = sanitizer_report(log)
+                if report:
+                    problems.append("sanitizer report in the log: " + report)
                 if self.token in log:
                     problems.append("the GitHub token appears in the log")
         finally:
@@ -452,11 +472,6 @@ class Daemon:
             shutil.rmtree(self.tmp, ignore_errors=True)
         if problems:
             raise TestFailure("; ".join(problems))
-
-    @staticmethod
-    def excerpt(log, mark):
-        i = log.index(mark)
-        return log[max(i - 200, 0):i + 1500]
 
     def __enter__(self):
         return self
@@ -482,8 +497,8 @@ def run_binary(args, env=None, timeout=20, user=None):
                        env=e, timeout=timeout)
     out = p.stdout.decode("utf-8", "replace")
     err = p.stderr.decode("utf-8", "replace")
-    for mark in SANITIZER_MARKS:
-        check(mark not in out + err, "sanitizer report:\n" + err[-2000:])
+    report = sanitizer_report(out + err)
+    check(not report, "sanitizer report: " + report)
     return p.returncode, out, err
 
 

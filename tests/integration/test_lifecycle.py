@@ -39,6 +39,10 @@ def test_children_restart():
                   (role, roles[role], took))
             check(took <= 3, "%s took %.2fs to come back, more than 3s" %
                   (role, took))
+            r, body = d.api_health()
+            pid = body["data"]["processes"][role].get("pid")
+            check(pid == roles[role], "/api/v1/health says %s is %r, /proc "
+                  "says %d" % (role, pid, roles[role]))
             line = d.wait_log(r"MONITOR .*%s" % role, start=mark)
             check(LOG_LINE.match(line), "bad MONITOR line %r" % line)
             check(not d.zombies(), "zombies under the supervisor: %s" %

@@ -31,6 +31,8 @@ def test_process_tree():
                   "%s Gid %s, want 4 x %d" % (role, ids["Gid"], pw.pw_gid))
             check(0 not in ids["Groups"],
                   "%s keeps group 0: %s" % (role, ids["Groups"]))
+        check(not d.zombies(), "zombies under the supervisor: %s" %
+              d.zombies())
         check(proc_root(roles["httpd"]) == d.chroot,
               "httpd's root is %r, want %r" %
               (proc_root(roles["httpd"]), d.chroot))
