@@ -45,8 +45,45 @@ enum ipc_type {
 	MSG_LISTEN_FD,		/* supervisor -> httpd: the listen socket */
 	MSG_HEALTH_REQ,		/* httpd -> peer: check your dependencies */
 	MSG_HEALTH_REPLY,	/* the answer, a JSON object as a blob */
+	MSG_RUNNER_CREATE,	/* httpd -> poller: runners asked for by API */
+	MSG_RUNNER_CREATE_REPLY,
+	MSG_RUNNER_START,	/* poller -> docker: one registered runner */
+	MSG_RUNNER_START_REPLY,
+	MSG_RUNNER_REMOVE,	/* httpd -> docker: destroy one runner */
+	MSG_RUNNER_REMOVE_REPLY,
+	MSG_RUNNER_LOGS,	/* httpd -> docker: tail of a runner's log */
+	MSG_RUNNER_LOGS_REPLY,
+	MSG_RUNNER_CLEANUP,	/* httpd -> docker: remove exited, timed out */
+	MSG_RUNNER_CLEANUP_REPLY,
+	MSG_RUNNER_TABLE,	/* docker -> httpd, poller: every runner */
+	MSG_RUNNER_GONE,	/* docker -> poller: deregister this one */
+	MSG_RUNNER_GITHUB,	/* poller -> docker: GitHub's view of runners */
 	MSG_TYPE_MAX
 };
+
+/*
+ * Payloads of the runner messages, field by field ("strs" is a u16 count
+ * followed by that many strings; a runner is runner_encode() of runner.h):
+ *
+ * RUNNER_CREATE	str scope, str scope_name, u16 count, str runner_name,
+ *			str runner_group, strs labels
+ * RUNNER_CREATE_REPLY	u8 ok, u16 http_status, str message, u16 n, then n
+ *			times { str runner_name, u8 ok, str message }
+ * RUNNER_START		str pool, str runner_name, str scope, str scope_name,
+ *			str origin, u64 github_runner_id, strs labels,
+ *			str registration_token, str jit_config
+ * RUNNER_START_REPLY	u8 ok, str container id or the error
+ * RUNNER_REMOVE	str runner_name
+ * RUNNER_REMOVE_REPLY	u8 ok, u16 http_status, str message
+ * RUNNER_LOGS		str runner_name, u32 tail_lines
+ * RUNNER_LOGS_REPLY	u8 ok, u16 http_status, str message, blob log
+ * RUNNER_CLEANUP	(empty)
+ * RUNNER_CLEANUP_REPLY	u32 removed, str message
+ * RUNNER_TABLE		runner_table_encode() of every runner (event)
+ * RUNNER_GONE		one runner, with its exit code (event)
+ * RUNNER_GITHUB	u32 n, then n times { str runner_name, u64 github_id,
+ *			u8 online, u8 busy, str job } (event)
+ */
 
 /* The processes, as they name each other in MSG_PEER_FD and in logs. */
 enum ipc_role {

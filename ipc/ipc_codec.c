@@ -17,7 +17,11 @@ static const char *const ipc_role_names[ROLE_COUNT] = {
 
 static const char *const ipc_type_names[MSG_TYPE_MAX] = {
 	"NONE", "CONFIG", "CONFIG_ACK", "STATUS_REQ", "STATUS_REPLY", "LOG",
-	"SHUTDOWN", "PEER_FD", "LISTEN_FD", "HEALTH_REQ", "HEALTH_REPLY"
+	"SHUTDOWN", "PEER_FD", "LISTEN_FD", "HEALTH_REQ", "HEALTH_REPLY",
+	"RUNNER_CREATE", "RUNNER_CREATE_REPLY", "RUNNER_START",
+	"RUNNER_START_REPLY", "RUNNER_REMOVE", "RUNNER_REMOVE_REPLY",
+	"RUNNER_LOGS", "RUNNER_LOGS_REPLY", "RUNNER_CLEANUP",
+	"RUNNER_CLEANUP_REPLY", "RUNNER_TABLE", "RUNNER_GONE", "RUNNER_GITHUB"
 };
 
 /* Any read of an empty payload points here, never at NULL. */

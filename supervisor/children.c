@@ -563,6 +563,7 @@ supervisor_reload(void)
 	    sizeof(err)) == -1) {
 		log_emit(LOG_ERR, LC_ERROR, "reload failed: %s; keeping the "
 		    "old configuration", err);
+		config_free(&next);
 		return;
 	}
 	supervisor_keep_fixed(&next, &sv.sv_config);

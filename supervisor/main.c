@@ -57,6 +57,7 @@ main_check_config(const char *file)
 
 	if (config_load(&conf, file, environ, err, sizeof(err)) == -1) {
 		fprintf(stderr, "ephemerd: %s\n", err);
+		config_free(&conf);
 		return 1;
 	}
 	config_free(&conf);
