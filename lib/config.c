@@ -151,6 +151,7 @@ config_init(struct config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->c_user = xstrdup("_ephemerd");
 	cfg->c_chroot = xstrdup("/var/empty");
+	cfg->c_instance = xstrdup("");
 	cfg->c_log_level = LOG_INFO;
 	cfg->c_log_facility = LOG_DAEMON;
 
@@ -182,6 +183,7 @@ config_free(struct config *cfg)
 	free(cfg->c_file);
 	free(cfg->c_user);
 	free(cfg->c_chroot);
+	free(cfg->c_instance);
 	free(cfg->c_api_url);
 	freezero_str(cfg->c_token);
 	free(cfg->c_token_file);

@@ -58,6 +58,7 @@ struct config {
 
 	char			*c_user;
 	char			*c_chroot;
+	char			*c_instance;	/* names this host's runners */
 
 	int			 c_log_level;		/* syslog priority */
 	int			 c_log_facility;
@@ -93,6 +94,8 @@ struct config {
 	struct pool		*c_pools;
 	size_t			 c_npools;
 };
+
+#define CONFIG_INSTANCE_MAX	12
 
 /* Placeholders allowed in a pool's environment values. */
 extern const char *const config_placeholders[];

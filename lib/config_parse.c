@@ -17,6 +17,7 @@
 #include <string.h>
 #include <strings.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include <yaml.h>
 
@@ -75,6 +76,7 @@ struct key_rule {
 
 static int	 check_nonempty(const char *, char *, size_t);
 static int	 check_chroot(const char *, char *, size_t);
+static int	 check_instance(const char *, char *, size_t);
 static int	 check_abspath(const char *, char *, size_t);
 static int	 check_url(const char *, char *, size_t);
 static int	 check_org(const char *, char *, size_t);
@@ -910,6 +912,7 @@ parse_pools(struct parser *p, const struct key_rule *kr, yaml_node_t *node,
 static const struct key_rule top_rules[] = {
 	{ "user", K_STR, C(c_user), 0, 0, check_nonempty, NULL },
 	{ "chroot", K_STR, C(c_chroot), 0, 0, check_chroot, NULL },
+	{ "instance", K_STR, C(c_instance), 0, 0, check_instance, NULL },
 	{ "log", K_FUNC, 0, 0, 0, NULL, parse_log },
 	{ "github", K_FUNC, 0, 0, 0, NULL, parse_github },
 	{ "discovery", K_FUNC, 0, 0, 0, NULL, parse_discovery },
@@ -1042,6 +1045,44 @@ check_chroot(const char *s, char *why, size_t whylen)
 		return 0;
 	snprintf(why, whylen, "must be an absolute path, or \"\" for none");
 	return -1;
+}
+
+/* It goes into runner and container names, so it must suit both. */
+static int
+check_instance(const char *s, char *why, size_t whylen)
+{
+	size_t	 len = strlen(s);
+
+	if (len <= CONFIG_INSTANCE_MAX && strspn(s,
+	    "abcdefghijklmnopqrstuvwxyz0123456789-") == len &&
+	    s[0] != '-')
+		return 0;
+	snprintf(why, whylen, "must be up to %d characters of a-z, 0-9 and "
+	    "'-', not starting with '-'", CONFIG_INSTANCE_MAX);
+	return -1;
+}
+
+/* The default instance name: the host's short name, made valid. */
+static void
+config_default_instance(struct config *cfg)
+{
+	char	 host[256], name[CONFIG_INSTANCE_MAX + 1];
+	size_t	 i, n = 0;
+
+	if (gethostname(host, sizeof(host)) == -1)
+		host[0] = '\0';
+	host[sizeof(host) - 1] = '\0';
+	for (i = 0; host[i] != '\0' && host[i] != '.' &&
+	    n < CONFIG_INSTANCE_MAX; i++) {
+		char c = (char)tolower((unsigned char)host[i]);
+
+		if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		    (c == '-' && n > 0))
+			name[n++] = c;
+	}
+	name[n] = '\0';
+	free(cfg->c_instance);
+	cfg->c_instance = xstrdup(n > 0 ? name : "host");
 }
 
 static int
@@ -1549,6 +1590,8 @@ config_validate(struct config *cfg, char *err, size_t errlen)
 	    errlen) == -1 ||
 	    validate_value(cfg, 0, "chroot", cfg->c_chroot, check_chroot, err,
 	    errlen) == -1 ||
+	    validate_value(cfg, 0, "instance", cfg->c_instance,
+	    check_instance, err, errlen) == -1 ||
 	    validate_value(cfg, 0, "docker.socket", cfg->c_docker_socket,
 	    check_abspath, err, errlen) == -1)
 		return -1;
@@ -1562,5 +1605,7 @@ config_validate(struct config *cfg, char *err, size_t errlen)
 	    validate_httpd(cfg, err, errlen) == -1 ||
 	    validate_pools(cfg, err, errlen) == -1)
 		return -1;
+	if (cfg->c_instance[0] == '\0')
+		config_default_instance(cfg);
 	return 0;
 }

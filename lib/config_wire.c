@@ -32,6 +32,7 @@ encode_common(const struct config *cfg, struct buf *b)
 {
 	ipc_put_str(b, cfg->c_user);
 	ipc_put_str(b, cfg->c_chroot);
+	ipc_put_str(b, cfg->c_instance);
 	ipc_put_u32(b, (uint32_t)cfg->c_log_level);
 	ipc_put_u32(b, (uint32_t)cfg->c_log_facility);
 }
@@ -231,6 +232,7 @@ decode_common(struct config *cfg, struct ipc_reader *r, const char **why)
 {
 	get_str(r, &cfg->c_user);
 	get_str(r, &cfg->c_chroot);
+	get_str(r, &cfg->c_instance);
 	cfg->c_log_level = (int)ipc_get_u32(r);
 	cfg->c_log_facility = (int)ipc_get_u32(r);
 	if (ipc_reader_error(r) == NULL && (cfg->c_log_level < LOG_EMERG ||

@@ -255,6 +255,37 @@ test_empty_file_is_defaults(void **state)
 	config_free(&cfg);
 }
 
+/* The instance name: given, checked with its line, or the host's. */
+static void
+test_instance(void **state)
+{
+	struct config	 cfg;
+	char		 err[ERRLEN], host[256];
+
+	(void)state;
+	assert_int_equal(parse_text(&cfg, "instance: ci-7\n", err), 0);
+	assert_int_equal(config_validate(&cfg, err, ERRLEN), 0);
+	assert_string_equal(cfg.c_instance, "ci-7");
+	config_free(&cfg);
+
+	assert_int_equal(parse_text(&cfg, "user: x\ninstance: Bad_Name\n",
+	    err), -1);
+	assert_non_null(strstr(err, "t.yaml:2:"));
+	config_free(&cfg);
+
+	assert_int_equal(parse_text(&cfg, "# nothing\n", err), 0);
+	assert_int_equal(config_validate(&cfg, err, ERRLEN), 0);
+	assert_int_equal(gethostname(host, sizeof(host)), 0);
+	assert_true(strlen(cfg.c_instance) >= 1 &&
+	    strlen(cfg.c_instance) <= CONFIG_INSTANCE_MAX);
+	assert_int_equal(strspn(cfg.c_instance,
+	    "abcdefghijklmnopqrstuvwxyz0123456789-"), strlen(cfg.c_instance));
+	assert_int_equal(strncasecmp(cfg.c_instance, host,
+	    strlen(cfg.c_instance)) == 0 || strcmp(cfg.c_instance, "host") == 0,
+	    1);
+	config_free(&cfg);
+}
+
 /* Every key. */
 
 static void
@@ -1247,6 +1278,7 @@ main(void)
 		cmocka_unit_test(test_sample_is_defaults),
 		cmocka_unit_test(test_sample_loads),
 		cmocka_unit_test(test_empty_file_is_defaults),
+		cmocka_unit_test(test_instance),
 		cmocka_unit_test(test_every_key),
 		cmocka_unit_test(test_cpus_and_lists),
 		cmocka_unit_test(test_errors),
