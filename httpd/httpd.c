@@ -18,6 +18,7 @@
 #include "json.h"
 #include "json_write.h"
 #include "log.h"
+#include "runner.h"
 #include "supervisor.h"
 #include "util.h"
 
@@ -249,17 +250,100 @@ httpd_handle_api_health(struct evhttp_request *req)
 		health_query_finish(hq);
 }
 
+typedef void (*httpd_handler_fn)(struct evhttp_request *);
+typedef void (*httpd_runner_fn)(struct evhttp_request *, const char *);
+
+/* Fixed paths, with one handler per method they take. */
 struct httpd_route {
 	const char	*rt_path;
-	void		(*rt_get)(struct evhttp_request *);
-	int		 rt_logged;
+	httpd_handler_fn rt_get;
+	httpd_handler_fn rt_post;
 };
 
 static const struct httpd_route httpd_routes[] = {
-	{ "/health",		httpd_handle_health,		0 },
-	{ "/healthz",		httpd_handle_health,		0 },
-	{ "/api/v1/health",	httpd_handle_api_health,	0 },
+	{ "/health",		httpd_handle_health,	NULL },
+	{ "/healthz",		httpd_handle_health,	NULL },
+	{ "/api/v1/health",	httpd_handle_api_health, NULL },
+	{ "/api/v1/runners",	httpd_runners_list,	httpd_runners_create },
+	{ "/api/v1/runners/cleanup", NULL,		httpd_runners_cleanup },
 };
+
+static void
+httpd_send_bad_method(struct evhttp_request *req, const char *allow)
+{
+	char	 msg[96];
+
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
+	    allow);
+	snprintf(msg, sizeof(msg), "method not allowed; this endpoint takes "
+	    "%s", allow);
+	httpd_send_error(req, HTTP_BADMETHOD, msg);
+}
+
+static int
+httpd_dispatch_fixed(struct evhttp_request *req, const char *path,
+    enum evhttp_cmd_type cmd)
+{
+	const struct httpd_route *rt;
+	size_t			 i;
+
+	for (i = 0; i < nitems(httpd_routes); i++) {
+		rt = &httpd_routes[i];
+		if (strcmp(path, rt->rt_path) != 0)
+			continue;
+		if ((cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD) &&
+		    rt->rt_get != NULL)
+			rt->rt_get(req);
+		else if (cmd == EVHTTP_REQ_POST && rt->rt_post != NULL)
+			rt->rt_post(req);
+		else
+			httpd_send_bad_method(req, rt->rt_get == NULL ? "POST" :
+			    rt->rt_post == NULL ? "GET, HEAD" :
+			    "GET, HEAD, POST");
+		return 1;
+	}
+	return 0;
+}
+
+/* /api/v1/runners/{id} and /api/v1/runners/{id}/logs. */
+static int
+httpd_dispatch_runner(struct evhttp_request *req, const char *path,
+    enum evhttp_cmd_type cmd)
+{
+	static const char prefix[] = "/api/v1/runners/";
+	const char	*id = path + sizeof(prefix) - 1, *slash;
+	char		 name[RUNNER_NAME_MAX + 1], msg[128];
+	size_t		 len;
+
+	if (strncmp(path, prefix, sizeof(prefix) - 1) != 0)
+		return 0;
+	slash = strchr(id, '/');
+	len = slash != NULL ? (size_t)(slash - id) : strlen(id);
+	if (slash != NULL && strcmp(slash, "/logs") != 0)
+		return 0;
+	if (len == 0 || len > RUNNER_NAME_MAX)
+		return 0;
+	memcpy(name, id, len);
+	name[len] = '\0';
+	if (!runner_name_valid(name)) {
+		snprintf(msg, sizeof(msg), "malformed runner id '%.64s'", name);
+		httpd_send_error(req, HTTP_BADREQUEST, msg);
+		return 1;
+	}
+
+	if (slash != NULL) {
+		if (cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD)
+			httpd_runners_logs(req, name);
+		else
+			httpd_send_bad_method(req, "GET, HEAD");
+	} else if (cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD)
+		httpd_runners_show(req, name);
+	else if (cmd == EVHTTP_REQ_DELETE)
+		httpd_runners_delete(req, name);
+	else
+		httpd_send_bad_method(req, "GET, HEAD, DELETE");
+	return 1;
+}
 
 static void
 httpd_dispatch(struct evhttp_request *req, void *arg)
@@ -267,27 +351,14 @@ httpd_dispatch(struct evhttp_request *req, void *arg)
 	const struct evhttp_uri	*uri = evhttp_request_get_evhttp_uri(req);
 	const char		*path = evhttp_uri_get_path(uri);
 	enum evhttp_cmd_type	 cmd = evhttp_request_get_command(req);
-	size_t			 i;
 	char			 msg[128];
 
 	(void)arg;
 	if (path == NULL || path[0] == '\0')
 		path = "/";
-	for (i = 0; i < nitems(httpd_routes); i++) {
-		if (strcmp(path, httpd_routes[i].rt_path) != 0)
-			continue;
-		if (httpd_routes[i].rt_logged)
-			log_debug(LC_REQUEST, "GET %s", path);
-		if (cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD) {
-			httpd_routes[i].rt_get(req);
-			return;
-		}
-		evhttp_add_header(evhttp_request_get_output_headers(req),
-		    "Allow", "GET, HEAD");
-		httpd_send_error(req, HTTP_BADMETHOD,
-		    "method not allowed; this endpoint takes GET");
+	if (httpd_dispatch_fixed(req, path, cmd) ||
+	    httpd_dispatch_runner(req, path, cmd))
 		return;
-	}
 	snprintf(msg, sizeof(msg), "no such endpoint: %.80s", path);
 	httpd_send_error(req, HTTP_NOTFOUND, msg);
 }
@@ -331,18 +402,29 @@ httpd_shutdown(void)
 		evhttp_free(httpd_http);
 		httpd_http = NULL;
 	}
+	httpd_runners_free();
 }
 
-static const struct ipc_dispatch httpd_peer_table[] = {
-	{ MSG_HEALTH_REPLY,	NULL },
-	{ MSG_NONE,		NULL }
+static const struct ipc_dispatch httpd_poller_table[] = {
+	{ MSG_HEALTH_REPLY,		NULL },
+	{ MSG_RUNNER_CREATE_REPLY,	NULL },
+	{ MSG_NONE,			NULL }
+};
+
+static const struct ipc_dispatch httpd_docker_table[] = {
+	{ MSG_HEALTH_REPLY,		NULL },
+	{ MSG_RUNNER_TABLE,		httpd_runners_on_table },
+	{ MSG_RUNNER_REMOVE_REPLY,	NULL },
+	{ MSG_RUNNER_LOGS_REPLY,	NULL },
+	{ MSG_RUNNER_CLEANUP_REPLY,	NULL },
+	{ MSG_NONE,			NULL }
 };
 
 const struct child_ops httpd_ops = {
 	.co_role = ROLE_HTTPD,
 	.co_peer_tables = {
-		[ROLE_POLLER] = httpd_peer_table,
-		[ROLE_DOCKER] = httpd_peer_table,
+		[ROLE_POLLER] = httpd_poller_table,
+		[ROLE_DOCKER] = httpd_docker_table,
 	},
 	.co_configure = httpd_configure,
 	.co_shutdown = httpd_shutdown,

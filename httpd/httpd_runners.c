@@ -1,0 +1,746 @@
+/*
+ * The runner endpoints of the REST API.  Reads come from the table the
+ * docker worker pushes; writes become messages to the poller (creation,
+ * which needs GitHub) or to the docker worker (removal, logs, cleanup).
+ */
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "httpd.h"
+#include "json.h"
+#include "json_write.h"
+#include "log.h"
+#include "runner.h"
+#include "supervisor.h"
+#include "util.h"
+
+#define CREATE_TIMEOUT_MS	300000	/* an image pull may take minutes */
+#define DOCKER_TIMEOUT_MS	30000
+#define REQUEST_LABELS_MAX	32
+#define LABEL_LEN_MAX		100
+#define LOG_TAIL_DEFAULT	100
+#define LOG_TAIL_MAX		10000
+
+static struct runner	*httpd_runners;
+static size_t		 httpd_nrunners;
+
+/* A request waiting for another process; the client may leave first. */
+struct http_wait {
+	struct evhttp_request	*hw_req;
+	char			 hw_runner[RUNNER_NAME_MAX + 1];
+};
+
+static void
+http_wait_on_close(struct evhttp_connection *conn, void *arg)
+{
+	struct http_wait	*hw = arg;
+
+	(void)conn;
+	hw->hw_req = NULL;
+}
+
+static struct http_wait *
+http_wait_new(struct evhttp_request *req)
+{
+	struct http_wait	*hw = xcalloc(1, sizeof(*hw));
+
+	hw->hw_req = req;
+	evhttp_connection_set_closecb(evhttp_request_get_connection(req),
+	    http_wait_on_close, hw);
+	return hw;
+}
+
+/* Returns the request if the client is still there, and detaches. */
+static struct evhttp_request *
+http_wait_end(struct http_wait *hw)
+{
+	struct evhttp_request	*req = hw->hw_req;
+
+	if (req != NULL)
+		evhttp_connection_set_closecb(
+		    evhttp_request_get_connection(req), NULL, NULL);
+	return req;
+}
+
+int
+httpd_runners_on_table(struct ipc_channel *ch, struct ipc_msg *msg,
+    void *arg)
+{
+	struct runner	*rns;
+	size_t		 n;
+	const char	*why;
+
+	(void)ch;
+	(void)arg;
+	if (runner_table_decode(msg->m_data, msg->m_hdr.ih_len, &rns, &n,
+	    &why) == -1) {
+		log_warnx(LC_ERROR, "malformed runner table: %s", why);
+		return -1;
+	}
+	runner_table_free(httpd_runners, httpd_nrunners);
+	httpd_runners = rns;
+	httpd_nrunners = n;
+	return 0;
+}
+
+void
+httpd_runners_free(void)
+{
+	runner_table_free(httpd_runners, httpd_nrunners);
+	httpd_runners = NULL;
+	httpd_nrunners = 0;
+}
+
+static const struct runner *
+httpd_find_runner(const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; i < httpd_nrunners; i++)
+		if (strcmp(httpd_runners[i].rn_name, name) == 0)
+			return &httpd_runners[i];
+	return NULL;
+}
+
+void
+httpd_runners_list(struct evhttp_request *req)
+{
+	struct json_writer	 jw;
+	struct buf		 data;
+	char			 msg[64];
+	size_t			 i;
+
+	buf_init(&data);
+	jw_init(&jw, &data);
+	jw_array_begin(&jw);
+	for (i = 0; i < httpd_nrunners; i++)
+		runner_write_json(&httpd_runners[i], &jw);
+	jw_array_end(&jw);
+	snprintf(msg, sizeof(msg), "%zu runner%s", httpd_nrunners,
+	    httpd_nrunners == 1 ? "" : "s");
+	httpd_send_envelope(req, HTTP_OK, "success", buf_cstr(&data), msg);
+	buf_free(&data);
+}
+
+static void
+httpd_send_unknown_runner(struct evhttp_request *req, const char *name)
+{
+	char	 msg[128];
+
+	snprintf(msg, sizeof(msg), "no such runner: %s", name);
+	httpd_send_envelope(req, HTTP_NOTFOUND, "error", NULL, msg);
+}
+
+void
+httpd_runners_show(struct evhttp_request *req, const char *name)
+{
+	const struct runner	*rn;
+	struct json_writer	 jw;
+	struct buf		 data;
+
+	if ((rn = httpd_find_runner(name)) == NULL) {
+		httpd_send_unknown_runner(req, name);
+		return;
+	}
+	buf_init(&data);
+	jw_init(&jw, &data);
+	runner_write_json(rn, &jw);
+	httpd_send_envelope(req, HTTP_OK, "success", buf_cstr(&data),
+	    "runner found");
+	buf_free(&data);
+}
+
+/* The request body of POST /api/v1/runners, checked field by field. */
+struct create_request {
+	char		*cr_scope;
+	char		*cr_scope_name;
+	int64_t		 cr_count;
+	char		*cr_runner_name;
+	char		*cr_runner_group;
+	struct strlist	 cr_labels;
+};
+
+static void
+create_request_free(struct create_request *cr)
+{
+	size_t	 i;
+
+	free(cr->cr_scope);
+	free(cr->cr_scope_name);
+	free(cr->cr_runner_name);
+	free(cr->cr_runner_group);
+	for (i = 0; i < cr->cr_labels.sl_count; i++)
+		free(cr->cr_labels.sl_items[i]);
+	free(cr->cr_labels.sl_items);
+}
+
+/* GitHub's names: letters, digits and "-" (accounts), also "_." (repos). */
+static int
+github_name_valid(const char *s, size_t max, int repo)
+{
+	size_t	 len = strlen(s), i;
+
+	if (len == 0 || len > max)
+		return 0;
+	for (i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '-' ||
+		    (repo && (c == '_' || c == '.'))))
+			return 0;
+	}
+	return strcmp(s, ".") != 0 && strcmp(s, "..") != 0;
+}
+
+static int
+scope_name_valid(const char *scope, const char *name)
+{
+	const char	*slash = strchr(name, '/');
+	char		 owner[40];
+	size_t		 len;
+
+	if (strcmp(scope, "org") == 0)
+		return slash == NULL && github_name_valid(name, 39, 0);
+	if (slash == NULL || (len = (size_t)(slash - name)) == 0 ||
+	    len >= sizeof(owner))
+		return 0;
+	memcpy(owner, name, len);
+	owner[len] = '\0';
+	return github_name_valid(owner, 39, 0) &&
+	    github_name_valid(slash + 1, 100, 1);
+}
+
+static int
+label_valid(const char *s)
+{
+	size_t	 len = strlen(s), i;
+
+	if (len == 0 || len > LABEL_LEN_MAX)
+		return 0;
+	for (i = 0; i < len; i++)
+		if ((unsigned char)s[i] < 0x21 || s[i] == ',' ||
+		    s[i] == 0x7f)
+			return 0;
+	return 1;
+}
+
+static uint32_t
+httpd_max_count(void)
+{
+	uint32_t	 max = 0;
+	size_t		 i;
+
+	for (i = 0; i < child.cs_config.c_npools; i++)
+		if (child.cs_config.c_pools[i].pl_max_runners > max)
+			max = child.cs_config.c_pools[i].pl_max_runners;
+	return max;
+}
+
+static int
+create_parse_labels(const struct json_doc *doc, int tok,
+    struct create_request *cr, char *err, size_t errlen)
+{
+	int	 i, n, el;
+	char	*label;
+
+	if (json_type(doc, tok) != JSON_ARRAY) {
+		snprintf(err, errlen, "'labels' must be an array of strings");
+		return -1;
+	}
+	if ((n = json_size(doc, tok)) > REQUEST_LABELS_MAX) {
+		snprintf(err, errlen, "'labels' may hold at most %d labels",
+		    REQUEST_LABELS_MAX);
+		return -1;
+	}
+	cr->cr_labels.sl_items = xcalloc((size_t)n + 1, sizeof(char *));
+	for (i = 0; i < n; i++) {
+		el = json_array_get(doc, tok, i);
+		if ((label = json_get_str(doc, el)) == NULL ||
+		    !label_valid(label)) {
+			free(label);
+			snprintf(err, errlen, "'labels[%d]' must be a string of "
+			    "1 to %d printable characters without spaces or "
+			    "commas", i, LABEL_LEN_MAX);
+			return -1;
+		}
+		cr->cr_labels.sl_items[cr->cr_labels.sl_count++] = label;
+	}
+	return 0;
+}
+
+static int
+create_parse_string(const struct json_doc *doc, int tok, const char *key,
+    char **out, char *err, size_t errlen)
+{
+	if (json_type(doc, tok) != JSON_STRING ||
+	    (*out = json_get_str(doc, tok)) == NULL) {
+		snprintf(err, errlen, "'%s' must be a string", key);
+		return -1;
+	}
+	return 0;
+}
+
+/* Takes each member once; unknown members are refused by name. */
+static int
+create_parse_member(const struct json_doc *doc, int key, int val,
+    struct create_request *cr, char *err, size_t errlen)
+{
+	char	*name = json_get_str(doc, key);
+	int	 rc = -1;
+
+	if (name == NULL)
+		snprintf(err, errlen, "malformed member name");
+	else if ((strcmp(name, "scope") == 0 && cr->cr_scope != NULL) ||
+	    (strcmp(name, "scope_name") == 0 && cr->cr_scope_name != NULL) ||
+	    (strcmp(name, "count") == 0 && cr->cr_count != 0) ||
+	    (strcmp(name, "runner_name") == 0 && cr->cr_runner_name != NULL) ||
+	    (strcmp(name, "runner_group") == 0 &&
+	    cr->cr_runner_group != NULL) ||
+	    (strcmp(name, "labels") == 0 && cr->cr_labels.sl_items != NULL))
+		snprintf(err, errlen, "field '%s' is given twice", name);
+	else if (strcmp(name, "scope") == 0)
+		rc = create_parse_string(doc, val, name, &cr->cr_scope, err,
+		    errlen);
+	else if (strcmp(name, "scope_name") == 0)
+		rc = create_parse_string(doc, val, name, &cr->cr_scope_name,
+		    err, errlen);
+	else if (strcmp(name, "runner_name") == 0)
+		rc = create_parse_string(doc, val, name, &cr->cr_runner_name,
+		    err, errlen);
+	else if (strcmp(name, "runner_group") == 0)
+		rc = create_parse_string(doc, val, name, &cr->cr_runner_group,
+		    err, errlen);
+	else if (strcmp(name, "labels") == 0)
+		rc = create_parse_labels(doc, val, cr, err, errlen);
+	else if (strcmp(name, "count") == 0) {
+		if (json_type(doc, val) != JSON_NUMBER ||
+		    json_get_i64(doc, val, &cr->cr_count) == -1 ||
+		    cr->cr_count == 0)
+			cr->cr_count = -1;
+		rc = 0;
+	} else
+		snprintf(err, errlen, "unknown field '%.64s'", name);
+	free(name);
+	return rc;
+}
+
+static int
+create_check(struct create_request *cr, char *err, size_t errlen)
+{
+	uint32_t	 max = httpd_max_count();
+
+	if (cr->cr_scope == NULL || (strcmp(cr->cr_scope, "repo") != 0 &&
+	    strcmp(cr->cr_scope, "org") != 0)) {
+		snprintf(err, errlen, "'scope' must be \"repo\" or \"org\"");
+		return -1;
+	}
+	if (cr->cr_scope_name == NULL ||
+	    !scope_name_valid(cr->cr_scope, cr->cr_scope_name)) {
+		snprintf(err, errlen, "'scope_name' must be %s",
+		    strcmp(cr->cr_scope, "repo") == 0 ?
+		    "\"owner/repository\" with GitHub's name characters" :
+		    "an organization name of GitHub's name characters");
+		return -1;
+	}
+	if (cr->cr_count == 0)
+		cr->cr_count = 1;
+	if (cr->cr_count < 1 || cr->cr_count > (int64_t)max) {
+		snprintf(err, errlen, "'count' must be an integer from 1 to "
+		    "%u", max);
+		return -1;
+	}
+	if (cr->cr_runner_name != NULL && (!runner_name_valid(
+	    cr->cr_runner_name) || strlen(cr->cr_runner_name) >
+	    RUNNER_NAME_MAX - 6)) {
+		snprintf(err, errlen, "'runner_name' must be 1 to %d "
+		    "characters of letters, digits, '-', '_' and '.', "
+		    "starting with a letter or digit", RUNNER_NAME_MAX - 6);
+		return -1;
+	}
+	if (cr->cr_runner_group != NULL && (strlen(cr->cr_runner_group) >
+	    LABEL_LEN_MAX || !label_valid(cr->cr_runner_group))) {
+		snprintf(err, errlen, "'runner_group' must be a group name of "
+		    "1 to %d characters", LABEL_LEN_MAX);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+create_parse(const char *body, size_t len, struct create_request *cr,
+    char *err, size_t errlen)
+{
+	struct json_doc	 doc;
+	const char	*why;
+	int		 key, i, n, rc = 0;
+
+	memset(cr, 0, sizeof(*cr));
+	if (json_parse(&doc, body, len, &why) == -1) {
+		snprintf(err, errlen, "malformed JSON: %s", why);
+		return -1;
+	}
+	if (json_type(&doc, 0) != JSON_OBJECT) {
+		snprintf(err, errlen, "the body must be a JSON object");
+		json_free(&doc);
+		return -1;
+	}
+	n = json_size(&doc, 0);
+	for (i = 0, key = 1; i < n && rc == 0; i++) {
+		rc = create_parse_member(&doc, key, key + 1, cr, err, errlen);
+		key = json_skip(&doc, key + 1);
+	}
+	json_free(&doc);
+	if (rc == 0)
+		rc = create_check(cr, err, errlen);
+	return rc;
+}
+
+static void
+create_on_reply(struct ipc_channel *ch, struct ipc_msg *msg, void *arg)
+{
+	struct http_wait	*hw = arg;
+	struct evhttp_request	*req = http_wait_end(hw);
+	struct json_writer	 jw;
+	struct ipc_reader	 r;
+	struct buf		 data;
+	char			*message, *name, *rmsg;
+	int			 ok, status, rok;
+	unsigned int		 i, n;
+
+	(void)ch;
+	free(hw);
+	if (req == NULL)
+		return;
+	if (msg == NULL) {
+		httpd_send_envelope(req, 504, "error", NULL,
+		    "the poller did not answer in time");
+		return;
+	}
+
+	buf_init(&data);
+	jw_init(&jw, &data);
+	ipc_reader_init(&r, msg->m_data, msg->m_hdr.ih_len);
+	ok = ipc_get_bool(&r);
+	status = ipc_get_u16(&r);
+	message = ipc_get_str(&r);
+	n = ipc_get_u16(&r);
+	jw_array_begin(&jw);
+	for (i = 0; i < n && ipc_reader_error(&r) == NULL; i++) {
+		name = ipc_get_str(&r);
+		rok = ipc_get_bool(&r);
+		rmsg = ipc_get_str(&r);
+		jw_object_begin(&jw);
+		jw_kv_str(&jw, "runner_id", name);
+		jw_kv_str(&jw, "status", rok ? "created" : "failed");
+		jw_kv_str(&jw, "message", rmsg);
+		jw_object_end(&jw);
+		free(name);
+		free(rmsg);
+	}
+	jw_array_end(&jw);
+
+	if (ipc_reader_done(&r) == -1 || status < 200 || status > 599)
+		httpd_send_envelope(req, 502, "error", NULL,
+		    "malformed answer from the poller");
+	else
+		httpd_send_envelope(req, ok ? 201 : status,
+		    ok ? "success" : "error", buf_cstr(&data), message);
+	free(message);
+	buf_free(&data);
+}
+
+static void
+create_encode(const struct create_request *cr, struct buf *b)
+{
+	size_t	 i;
+
+	ipc_put_str(b, cr->cr_scope);
+	ipc_put_str(b, cr->cr_scope_name);
+	ipc_put_u16(b, (uint16_t)cr->cr_count);
+	ipc_put_str(b, cr->cr_runner_name);
+	ipc_put_str(b, cr->cr_runner_group);
+	ipc_put_u16(b, (uint16_t)cr->cr_labels.sl_count);
+	for (i = 0; i < cr->cr_labels.sl_count; i++)
+		ipc_put_str(b, cr->cr_labels.sl_items[i]);
+}
+
+/* Sends a request on behalf of an HTTP client, or answers 503 at once. */
+static void
+httpd_ask(struct evhttp_request *req, struct ipc_channel *ch, uint16_t type,
+    const struct buf *payload, unsigned int timeout_ms, ipc_reply_fn fn,
+    const char *runner)
+{
+	struct http_wait	*hw;
+
+	if (ch == NULL) {
+		httpd_send_envelope(req, 503, "error", NULL, type ==
+		    MSG_RUNNER_CREATE ? "the poller is restarting; try again" :
+		    "the docker worker is restarting; try again");
+		return;
+	}
+	hw = http_wait_new(req);
+	if (runner != NULL)
+		strlcpy(hw->hw_runner, runner, sizeof(hw->hw_runner));
+	if (ipc_request(ch, type, payload->b_data, payload->b_len, timeout_ms,
+	    fn, hw) == -1) {
+		http_wait_end(hw);
+		free(hw);
+		httpd_send_envelope(req, 503, "error", NULL,
+		    "internal channel unavailable; try again");
+	}
+}
+
+static int
+httpd_body(struct evhttp_request *req, const char **body, size_t *len,
+    char *err, size_t errlen)
+{
+	struct evbuffer	*in = evhttp_request_get_input_buffer(req);
+	const char	*ctype;
+
+	ctype = evhttp_find_header(evhttp_request_get_input_headers(req),
+	    "Content-Type");
+	if (ctype == NULL || strncasecmp(ctype, "application/json", 16) != 0 ||
+	    (ctype[16] != '\0' && ctype[16] != ';')) {
+		snprintf(err, errlen, "Content-Type must be application/json");
+		return -1;
+	}
+	*len = evbuffer_get_length(in);
+	*body = (const char *)evbuffer_pullup(in, -1);
+	if (*body == NULL)
+		*body = "";
+	return 0;
+}
+
+void
+httpd_runners_create(struct evhttp_request *req)
+{
+	struct create_request	 cr;
+	struct ipc_channel	*poller = child.cs_peers[ROLE_POLLER];
+	struct buf		 payload;
+	const char		*body;
+	size_t			 len;
+	char			 err[256];
+
+	if (httpd_body(req, &body, &len, err, sizeof(err)) == -1) {
+		httpd_send_envelope(req, 415, "error", NULL, err);
+		return;
+	}
+	if (create_parse(body, len, &cr, err, sizeof(err)) == -1) {
+		httpd_send_envelope(req, HTTP_BADREQUEST, "error", NULL, err);
+		create_request_free(&cr);
+		return;
+	}
+	buf_init(&payload);
+	create_encode(&cr, &payload);
+	httpd_ask(req, poller, MSG_RUNNER_CREATE, &payload, CREATE_TIMEOUT_MS,
+	    create_on_reply, NULL);
+	log_info(LC_REQUEST, "create %lld runner%s for %s %s",
+	    (long long)cr.cr_count, cr.cr_count == 1 ? "" : "s", cr.cr_scope,
+	    cr.cr_scope_name);
+	buf_free(&payload);
+	create_request_free(&cr);
+}
+
+/* Answers of the docker worker: u8 ok, u16 http_status, str message. */
+static int
+docker_reply_head(struct ipc_reader *r, struct ipc_msg *msg, int *ok,
+    int *status, char **message)
+{
+	ipc_reader_init(r, msg->m_data, msg->m_hdr.ih_len);
+	*ok = ipc_get_bool(r);
+	*status = ipc_get_u16(r);
+	*message = ipc_get_str(r);
+	return ipc_reader_error(r) == NULL && *status >= 200 &&
+	    *status <= 599 ? 0 : -1;
+}
+
+static void
+remove_on_reply(struct ipc_channel *ch, struct ipc_msg *msg, void *arg)
+{
+	struct http_wait	*hw = arg;
+	struct evhttp_request	*req = http_wait_end(hw);
+	struct json_writer	 jw;
+	struct ipc_reader	 r;
+	struct buf		 data;
+	char			*message = NULL;
+	int			 ok, status;
+
+	(void)ch;
+	if (req == NULL)
+		goto done;
+	if (msg == NULL) {
+		httpd_send_envelope(req, 504, "error", NULL,
+		    "the docker worker did not answer in time");
+		goto done;
+	}
+	if (docker_reply_head(&r, msg, &ok, &status, &message) == -1 ||
+	    ipc_reader_done(&r) == -1) {
+		httpd_send_envelope(req, 502, "error", NULL,
+		    "malformed answer from the docker worker");
+		goto done;
+	}
+	buf_init(&data);
+	jw_init(&jw, &data);
+	jw_object_begin(&jw);
+	jw_kv_str(&jw, "runner_id", hw->hw_runner);
+	jw_kv_str(&jw, "status", ok ? "removed" : "failed");
+	jw_object_end(&jw);
+	httpd_send_envelope(req, ok ? HTTP_OK : status, ok ? "success" :
+	    "error", ok ? buf_cstr(&data) : NULL, message);
+	buf_free(&data);
+ done:
+	free(message);
+	free(hw);
+}
+
+void
+httpd_runners_delete(struct evhttp_request *req, const char *name)
+{
+	struct buf	 payload;
+
+	if (httpd_find_runner(name) == NULL) {
+		httpd_send_unknown_runner(req, name);
+		return;
+	}
+	buf_init(&payload);
+	ipc_put_str(&payload, name);
+	httpd_ask(req, child.cs_peers[ROLE_DOCKER], MSG_RUNNER_REMOVE,
+	    &payload, DOCKER_TIMEOUT_MS, remove_on_reply, name);
+	log_info(LC_REQUEST, "remove runner %s", name);
+	buf_free(&payload);
+}
+
+static void
+logs_on_reply(struct ipc_channel *ch, struct ipc_msg *msg, void *arg)
+{
+	struct http_wait	*hw = arg;
+	struct evhttp_request	*req = http_wait_end(hw);
+	struct json_writer	 jw;
+	struct ipc_reader	 r;
+	struct buf		 data;
+	const uint8_t		*log;
+	char			*message = NULL;
+	size_t			 len;
+	int			 ok, status;
+
+	(void)ch;
+	if (req == NULL)
+		goto done;
+	if (msg == NULL) {
+		httpd_send_envelope(req, 504, "error", NULL,
+		    "the docker worker did not answer in time");
+		goto done;
+	}
+	if (docker_reply_head(&r, msg, &ok, &status, &message) == -1 ||
+	    (log = ipc_get_blob(&r, &len)) == NULL ||
+	    ipc_reader_done(&r) == -1) {
+		httpd_send_envelope(req, 502, "error", NULL,
+		    "malformed answer from the docker worker");
+		goto done;
+	}
+	buf_init(&data);
+	jw_init(&jw, &data);
+	jw_object_begin(&jw);
+	jw_kv_str(&jw, "runner_id", hw->hw_runner);
+	jw_key(&jw, "logs");
+	jw_strn(&jw, (const char *)log, len);
+	jw_object_end(&jw);
+	httpd_send_envelope(req, ok ? HTTP_OK : status, ok ? "success" :
+	    "error", ok ? buf_cstr(&data) : NULL, message);
+	buf_free(&data);
+ done:
+	free(message);
+	free(hw);
+}
+
+void
+httpd_runners_logs(struct evhttp_request *req, const char *name)
+{
+	struct evkeyvalq	 query;
+	struct buf		 payload;
+	const char		*tail, *why;
+	uint64_t		 lines = LOG_TAIL_DEFAULT;
+
+	memset(&query, 0, sizeof(query));
+	evhttp_parse_query_str(evhttp_uri_get_query(
+	    evhttp_request_get_evhttp_uri(req)) != NULL ? evhttp_uri_get_query(
+	    evhttp_request_get_evhttp_uri(req)) : "", &query);
+	tail = evhttp_find_header(&query, "tail");
+	if (tail != NULL && parse_u64(tail, 1, LOG_TAIL_MAX, &lines,
+	    &why) == -1) {
+		evhttp_clear_headers(&query);
+		httpd_send_envelope(req, HTTP_BADREQUEST, "error", NULL,
+		    "'tail' must be an integer from 1 to 10000");
+		return;
+	}
+	evhttp_clear_headers(&query);
+	if (httpd_find_runner(name) == NULL) {
+		httpd_send_unknown_runner(req, name);
+		return;
+	}
+
+	buf_init(&payload);
+	ipc_put_str(&payload, name);
+	ipc_put_u32(&payload, (uint32_t)lines);
+	httpd_ask(req, child.cs_peers[ROLE_DOCKER], MSG_RUNNER_LOGS,
+	    &payload, DOCKER_TIMEOUT_MS, logs_on_reply, name);
+	buf_free(&payload);
+}
+
+static void
+cleanup_on_reply(struct ipc_channel *ch, struct ipc_msg *msg, void *arg)
+{
+	struct http_wait	*hw = arg;
+	struct evhttp_request	*req = http_wait_end(hw);
+	struct json_writer	 jw;
+	struct ipc_reader	 r;
+	struct buf		 data;
+	char			*message = NULL;
+	uint32_t		 removed;
+
+	(void)ch;
+	if (req == NULL)
+		goto done;
+	if (msg == NULL) {
+		httpd_send_envelope(req, 504, "error", NULL,
+		    "the docker worker did not answer in time");
+		goto done;
+	}
+	ipc_reader_init(&r, msg->m_data, msg->m_hdr.ih_len);
+	removed = ipc_get_u32(&r);
+	message = ipc_get_str(&r);
+	if (ipc_reader_done(&r) == -1) {
+		httpd_send_envelope(req, 502, "error", NULL,
+		    "malformed answer from the docker worker");
+		goto done;
+	}
+	buf_init(&data);
+	jw_init(&jw, &data);
+	jw_object_begin(&jw);
+	jw_kv_int(&jw, "removed", removed);
+	jw_object_end(&jw);
+	httpd_send_envelope(req, HTTP_OK, "success", buf_cstr(&data),
+	    message);
+	buf_free(&data);
+ done:
+	free(message);
+	free(hw);
+}
+
+void
+httpd_runners_cleanup(struct evhttp_request *req)
+{
+	struct buf	 payload;
+
+	buf_init(&payload);
+	httpd_ask(req, child.cs_peers[ROLE_DOCKER], MSG_RUNNER_CLEANUP,
+	    &payload, DOCKER_TIMEOUT_MS, cleanup_on_reply, NULL);
+	log_info(LC_REQUEST, "clean up runners");
+	buf_free(&payload);
+}
