@@ -264,9 +264,9 @@ create_parse_labels(const struct json_doc *doc, int tok,
 		if ((label = json_get_str(doc, el)) == NULL ||
 		    !label_valid(label)) {
 			free(label);
-			snprintf(err, errlen, "'labels[%d]' must be a string of "
-			    "1 to %d printable characters without spaces or "
-			    "commas", i, LABEL_LEN_MAX);
+			snprintf(err, errlen, "'labels[%d]' must be a string "
+			    "of 1 to %d printable characters without spaces "
+			    "or commas", i, LABEL_LEN_MAX);
 			return -1;
 		}
 		cr->cr_labels.sl_items[cr->cr_labels.sl_count++] = label;

@@ -162,7 +162,7 @@ struct ipc_channel;
 
 struct ipc_msg {
 	struct ipc_header	 m_hdr;
-	const uint8_t		*m_data;	/* payload, m_hdr.ih_len bytes */
+	const uint8_t		*m_data;	/* m_hdr.ih_len bytes */
 	int			 m_fd;		/* -1 unless IPC_F_FD */
 };
 

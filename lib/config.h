@@ -44,13 +44,13 @@ struct pool {
 	char			*pl_runner_group;
 	int			 pl_no_default_labels;
 	char			*pl_network;
-	uint64_t		 pl_memory;		/* bytes, 0 = no limit */
+	uint64_t		 pl_memory;	/* bytes, 0 = no limit */
 	uint64_t		 pl_nano_cpus;		/* 1e9 = one CPU */
 	uint64_t		 pl_pids_limit;		/* 0 = no limit */
 	int			 pl_docker_in_docker;
 	struct env_var		*pl_env;
 	size_t			 pl_nenv;
-	int			 pl_line;		/* where it was defined */
+	int			 pl_line;	/* where it was defined */
 };
 
 struct config {

@@ -20,8 +20,10 @@
 
 struct child_state child;
 
-static int	 child_on_config(struct ipc_channel *, struct ipc_msg *, void *);
-static int	 child_on_status(struct ipc_channel *, struct ipc_msg *, void *);
+static int	 child_on_config(struct ipc_channel *, struct ipc_msg *,
+		    void *);
+static int	 child_on_status(struct ipc_channel *, struct ipc_msg *,
+		    void *);
 static int	 child_on_shutdown(struct ipc_channel *, struct ipc_msg *,
 		    void *);
 static int	 child_on_peer_fd(struct ipc_channel *, struct ipc_msg *,

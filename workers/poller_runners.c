@@ -1,0 +1,1287 @@
+/*
+ * Runners on the GitHub side.  A creation asked for by httpd is checked
+ * again here, given a pool and names, registered with GitHub (one
+ * just-in-time configuration per runner, or one registration token per
+ * scope) and only then handed to the docker worker, all runners in
+ * parallel.  Runners that ended are deregistered, and while runners live
+ * their state on GitHub is polled and passed on to the docker worker.
+ */
+#include <sys/queue.h>
+#include <sys/random.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "github.h"
+#include "json_write.h"
+#include "log.h"
+#include "poller_runners.h"
+#include "runner.h"
+#include "supervisor.h"
+#include "util.h"
+
+#define CREATE_COUNT_MAX	1000
+#define RECENT_TTL_MS		(60 * 1000)
+#define GROUP_TTL_MS		(10 * 60 * 1000)
+#define ETAG_TTL_MS		(10 * 60 * 1000)
+#define LIST_PAGES_MAX		50
+
+enum item_state {
+	ITEM_GITHUB = 0,	/* waiting for GitHub */
+	ITEM_DOCKER,		/* waiting for the docker worker */
+	ITEM_DONE
+};
+
+struct create_job;
+
+struct create_item {
+	struct create_job	*ci_job;
+	char			*ci_name;
+	enum item_state		 ci_state;
+	int			 ci_ok;
+	int			 ci_status;	/* an HTTP status if it failed */
+	char			*ci_message;
+	uint64_t		 ci_github_id;
+	char			*ci_jit;	/* secret */
+};
+
+struct create_job {
+	TAILQ_ENTRY(create_job)	 cj_entry;
+	struct ipc_channel	*cj_chan;	/* NULL once httpd went away */
+	struct ipc_msg		 cj_req;
+	char			*cj_scope;
+	char			*cj_scope_name;
+	char			*cj_pool;
+	struct strlist		 cj_labels;	/* the pool's */
+	int			 cj_token_mode;
+	char			*cj_group;	/* runner group name, or "" */
+	uint64_t		 cj_group_id;
+	char			*cj_token;	/* secret */
+	struct create_item	*cj_items;
+	size_t			 cj_n;
+	size_t			 cj_pending;
+};
+
+/* A runner that was started and is not yet in the docker worker's table. */
+struct recent_runner {
+	TAILQ_ENTRY(recent_runner) rr_entry;
+	char			*rr_name;
+	char			*rr_pool;
+	uint64_t		 rr_until_ms;
+};
+
+struct cached_token {
+	TAILQ_ENTRY(cached_token) ct_entry;
+	char			*ct_scope;	/* "repo:o/r" or "org:o" */
+	char			*ct_token;	/* secret */
+	time_t			 ct_expires;
+};
+
+struct cached_group {
+	TAILQ_ENTRY(cached_group) cg_entry;
+	char			*cg_org;
+	char			*cg_name;
+	uint64_t		 cg_id;
+	uint64_t		 cg_until_ms;
+};
+
+/* The last 200 of a listing URL, to send its ETag back. */
+struct etag_entry {
+	TAILQ_ENTRY(etag_entry)	 ee_entry;
+	char			*ee_url;
+	char			*ee_etag;
+	char			*ee_link;	/* its Link header, or NULL */
+	struct buf		 ee_body;
+	uint64_t		 ee_used_ms;
+};
+
+struct list_fetch;
+typedef void (*list_done_fn)(struct list_fetch *, const char *, void *);
+
+/* GitHub's runner list of one scope, read page after page. */
+struct list_fetch {
+	char			*lf_scope;
+	char			*lf_scope_name;
+	char			*lf_url;
+	int			 lf_pages;
+	struct github_runner_list lf_list;
+	list_done_fn		 lf_done;
+	void			*lf_arg;
+};
+
+TAILQ_HEAD(create_jobs, create_job);
+TAILQ_HEAD(recent_runners, recent_runner);
+TAILQ_HEAD(cached_tokens, cached_token);
+TAILQ_HEAD(cached_groups, cached_group);
+TAILQ_HEAD(etag_entries, etag_entry);
+
+static struct github		*pr_github;
+static int			 pr_stopping;
+static struct create_jobs	 pr_jobs = TAILQ_HEAD_INITIALIZER(pr_jobs);
+static struct recent_runners	 pr_recent = TAILQ_HEAD_INITIALIZER(pr_recent);
+static struct cached_tokens	 pr_tokens = TAILQ_HEAD_INITIALIZER(pr_tokens);
+static struct cached_groups	 pr_groups = TAILQ_HEAD_INITIALIZER(pr_groups);
+static struct etag_entries	 pr_etags = TAILQ_HEAD_INITIALIZER(pr_etags);
+static struct runner		*pr_table;
+static size_t			 pr_ntable;
+static int			 pr_have_table;
+static struct event		*pr_status_ev;
+static int			 pr_status_busy;
+static uint64_t			 pr_deregistered;
+
+static void	 job_start_runners(struct create_job *);
+static void	 job_item_done(struct create_item *, int, int, const char *);
+
+/* ---- the docker worker's table ------------------------------------ */
+
+static const struct runner *
+table_find(const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; i < pr_ntable; i++)
+		if (strcmp(pr_table[i].rn_name, name) == 0)
+			return &pr_table[i];
+	return NULL;
+}
+
+static void
+recent_free(struct recent_runner *rr)
+{
+	TAILQ_REMOVE(&pr_recent, rr, rr_entry);
+	free(rr->rr_name);
+	free(rr->rr_pool);
+	free(rr);
+}
+
+/* Forgets started runners once the table shows them, or after a while. */
+static void
+recent_prune(void)
+{
+	struct recent_runner	*rr, *next;
+	uint64_t		 now = monotonic_ms();
+
+	TAILQ_FOREACH_SAFE(rr, &pr_recent, rr_entry, next)
+		if (table_find(rr->rr_name) != NULL || now >= rr->rr_until_ms)
+			recent_free(rr);
+}
+
+/* Runners of a pool that count against its max_runners. */
+static size_t
+pool_in_use(const char *pool)
+{
+	struct create_job	*cj;
+	struct recent_runner	*rr;
+	size_t			 i, n = 0;
+
+	for (i = 0; i < pr_ntable; i++)
+		if (strcmp(pr_table[i].rn_pool, pool) == 0 &&
+		    pr_table[i].rn_status != RUNNER_EXITED)
+			n++;
+	TAILQ_FOREACH(cj, &pr_jobs, cj_entry) {
+		if (strcmp(cj->cj_pool, pool) != 0)
+			continue;
+		for (i = 0; i < cj->cj_n; i++)
+			if ((cj->cj_items[i].ci_state != ITEM_DONE ||
+			    cj->cj_items[i].ci_ok) &&
+			    table_find(cj->cj_items[i].ci_name) == NULL)
+				n++;
+	}
+	TAILQ_FOREACH(rr, &pr_recent, rr_entry)
+		if (strcmp(rr->rr_pool, pool) == 0)
+			n++;
+	return n;
+}
+
+static int
+name_in_use(const char *name)
+{
+	struct create_job	*cj;
+	struct recent_runner	*rr;
+	size_t			 i;
+
+	if (table_find(name) != NULL)
+		return 1;
+	TAILQ_FOREACH(cj, &pr_jobs, cj_entry)
+		for (i = 0; i < cj->cj_n; i++)
+			if (cj->cj_items[i].ci_name != NULL &&
+			    strcmp(cj->cj_items[i].ci_name, name) == 0)
+				return 1;
+	TAILQ_FOREACH(rr, &pr_recent, rr_entry)
+		if (strcmp(rr->rr_name, name) == 0)
+			return 1;
+	return 0;
+}
+
+/* ---- caches --------------------------------------------------------- */
+
+static struct cached_token *
+token_find(const char *key)
+{
+	struct cached_token	*ct, *next;
+	time_t			 now = time(NULL);
+
+	TAILQ_FOREACH_SAFE(ct, &pr_tokens, ct_entry, next) {
+		if (ct->ct_expires - POLLER_TOKEN_MARGIN <= now) {
+			TAILQ_REMOVE(&pr_tokens, ct, ct_entry);
+			free(ct->ct_scope);
+			freezero_str(ct->ct_token);
+			free(ct);
+			continue;
+		}
+		if (strcmp(ct->ct_scope, key) == 0)
+			return ct;
+	}
+	return NULL;
+}
+
+static void
+token_store(const char *key, const char *token, time_t expires)
+{
+	struct cached_token	*ct;
+
+	if (token_find(key) != NULL)
+		return;
+	ct = xcalloc(1, sizeof(*ct));
+	ct->ct_scope = xstrdup(key);
+	ct->ct_token = xstrdup(token);
+	ct->ct_expires = expires;
+	TAILQ_INSERT_TAIL(&pr_tokens, ct, ct_entry);
+}
+
+static struct cached_group *
+group_find(const char *org, const char *name)
+{
+	struct cached_group	*cg, *next;
+	uint64_t		 now = monotonic_ms();
+
+	TAILQ_FOREACH_SAFE(cg, &pr_groups, cg_entry, next) {
+		if (now >= cg->cg_until_ms) {
+			TAILQ_REMOVE(&pr_groups, cg, cg_entry);
+			free(cg->cg_org);
+			free(cg->cg_name);
+			free(cg);
+			continue;
+		}
+		if (strcasecmp(cg->cg_org, org) == 0 &&
+		    strcasecmp(cg->cg_name, name) == 0)
+			return cg;
+	}
+	return NULL;
+}
+
+static void
+group_store(const char *org, const char *name, uint64_t id)
+{
+	struct cached_group	*cg;
+
+	if (group_find(org, name) != NULL)
+		return;
+	cg = xcalloc(1, sizeof(*cg));
+	cg->cg_org = xstrdup(org);
+	cg->cg_name = xstrdup(name);
+	cg->cg_id = id;
+	cg->cg_until_ms = monotonic_ms() + GROUP_TTL_MS;
+	TAILQ_INSERT_TAIL(&pr_groups, cg, cg_entry);
+}
+
+static void
+etag_free(struct etag_entry *ee)
+{
+	TAILQ_REMOVE(&pr_etags, ee, ee_entry);
+	free(ee->ee_url);
+	free(ee->ee_etag);
+	free(ee->ee_link);
+	buf_free(&ee->ee_body);
+	free(ee);
+}
+
+static struct etag_entry *
+etag_find(const char *url)
+{
+	struct etag_entry	*ee, *next;
+	uint64_t		 now = monotonic_ms();
+
+	TAILQ_FOREACH_SAFE(ee, &pr_etags, ee_entry, next) {
+		if (strcmp(ee->ee_url, url) == 0)
+			return ee;
+		if (now - ee->ee_used_ms > ETAG_TTL_MS)
+			etag_free(ee);
+	}
+	return NULL;
+}
+
+static void
+etag_store(const char *url, const struct http_response *res)
+{
+	struct etag_entry	*ee;
+	char			*etag;
+
+	if ((etag = http_header_get(res, "ETag")) == NULL)
+		return;
+	if ((ee = etag_find(url)) == NULL) {
+		ee = xcalloc(1, sizeof(*ee));
+		ee->ee_url = xstrdup(url);
+		buf_init(&ee->ee_body);
+		TAILQ_INSERT_TAIL(&pr_etags, ee, ee_entry);
+	}
+	free(ee->ee_etag);
+	free(ee->ee_link);
+	ee->ee_etag = etag;
+	ee->ee_link = http_header_get(res, "Link");
+	buf_reset(&ee->ee_body);
+	buf_add(&ee->ee_body, res->hr_body.b_data, res->hr_body.b_len);
+	ee->ee_used_ms = monotonic_ms();
+}
+
+/* ---- GitHub's runner list of one scope -------------------------------- */
+
+static void	 list_fetch_page(struct list_fetch *);
+
+static void
+list_fetch_free(struct list_fetch *lf)
+{
+	free(lf->lf_scope);
+	free(lf->lf_scope_name);
+	free(lf->lf_url);
+	github_runner_list_free(&lf->lf_list);
+	free(lf);
+}
+
+static void
+list_fetch_finish(struct list_fetch *lf, const char *err)
+{
+	lf->lf_done(lf, err, lf->lf_arg);
+	list_fetch_free(lf);
+}
+
+static void
+list_fetch_on_page(struct http_response *res, void *arg)
+{
+	struct list_fetch	*lf = arg;
+	struct etag_entry	*ee = NULL;
+	const char		*body, *why;
+	char			*err, *link, *next = NULL;
+	size_t			 len;
+
+	if (res->hr_status == 304 && (ee = etag_find(lf->lf_url)) != NULL) {
+		ee->ee_used_ms = monotonic_ms();
+		body = (const char *)ee->ee_body.b_data;
+		len = ee->ee_body.b_len;
+	} else if (res->hr_status == 200) {
+		etag_store(lf->lf_url, res);
+		body = (const char *)res->hr_body.b_data;
+		len = res->hr_body.b_len;
+	} else {
+		err = github_error_text(res);
+		list_fetch_finish(lf, err);
+		free(err);
+		return;
+	}
+
+	if (github_parse_runners(body, len, &lf->lf_list, &why) == -1) {
+		list_fetch_finish(lf, why);
+		return;
+	}
+	link = http_header_get(res, "Link");
+	if (link == NULL && ee != NULL && ee->ee_link != NULL)
+		link = xstrdup(ee->ee_link);
+	if (link != NULL)
+		next = github_link_next(link);
+	free(link);
+	if (next == NULL || pr_stopping || ++lf->lf_pages >= LIST_PAGES_MAX) {
+		free(next);
+		list_fetch_finish(lf, pr_stopping ? "stopping" : NULL);
+		return;
+	}
+	free(lf->lf_url);
+	lf->lf_url = next;
+	list_fetch_page(lf);
+}
+
+static void
+list_fetch_page(struct list_fetch *lf)
+{
+	struct etag_entry	*ee = etag_find(lf->lf_url);
+
+	if (github_request(pr_github, "GET", lf->lf_url, NULL,
+	    ee != NULL ? ee->ee_etag : NULL, list_fetch_on_page, lf) == -1)
+		list_fetch_finish(lf, "cannot start the request");
+}
+
+static void
+list_fetch_start(const char *scope, const char *scope_name,
+    list_done_fn done, void *arg)
+{
+	struct list_fetch	*lf = xcalloc(1, sizeof(*lf));
+
+	lf->lf_scope = xstrdup(scope);
+	lf->lf_scope_name = xstrdup(scope_name);
+	lf->lf_url = github_scope_url(child.cs_config.c_api_url, scope,
+	    scope_name, "runners?per_page=100");
+	lf->lf_done = done;
+	lf->lf_arg = arg;
+	list_fetch_page(lf);
+}
+
+/* ---- creating runners ------------------------------------------------- */
+
+/* Which failure tells the caller most; 0 for none. */
+static int
+status_rank(int status)
+{
+	switch (status) {
+	case 400:
+		return 4;
+	case 409:
+		return 3;
+	case 502:
+		return 2;
+	case 503:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* The API status for a GitHub failure. */
+static int
+github_fail_status(const struct http_response *res)
+{
+	if (res->hr_status == 0)
+		return 503;
+	if (res->hr_status == 409)
+		return 409;
+	if (res->hr_status == 422)
+		return 400;
+	return 502;
+}
+
+static void
+job_free(struct create_job *cj)
+{
+	size_t	 i;
+
+	for (i = 0; i < cj->cj_n; i++) {
+		free(cj->cj_items[i].ci_name);
+		free(cj->cj_items[i].ci_message);
+		if (cj->cj_items[i].ci_jit != NULL)
+			freezero_str(cj->cj_items[i].ci_jit);
+	}
+	free(cj->cj_items);
+	free(cj->cj_scope);
+	free(cj->cj_scope_name);
+	free(cj->cj_pool);
+	free(cj->cj_group);
+	if (cj->cj_token != NULL)
+		freezero_str(cj->cj_token);
+	strlist_clear(&cj->cj_labels, 0);
+	free(cj);
+}
+
+static void
+create_reply(struct ipc_channel *ch, const struct ipc_msg *req, int ok,
+    int status, const char *message, const struct create_job *cj)
+{
+	struct buf	 b;
+	size_t		 i, n = cj != NULL ? cj->cj_n : 0;
+
+	buf_init(&b);
+	ipc_put_u8(&b, ok != 0);
+	ipc_put_u16(&b, (uint16_t)status);
+	ipc_put_str(&b, message);
+	ipc_put_u16(&b, (uint16_t)n);
+	for (i = 0; i < n; i++) {
+		ipc_put_str(&b, cj->cj_items[i].ci_name);
+		ipc_put_u8(&b, cj->cj_items[i].ci_ok != 0);
+		ipc_put_str(&b, cj->cj_items[i].ci_message);
+	}
+	if (ipc_reply(ch, req, MSG_RUNNER_CREATE_REPLY, b.b_data,
+	    b.b_len) == -1)
+		log_warnx(LC_ERROR, "cannot answer httpd's runner request");
+	buf_free(&b);
+}
+
+/* Answers httpd once every runner of the request has an outcome. */
+static void
+job_finish(struct create_job *cj)
+{
+	struct create_item	*ci, *worst = NULL;
+	struct recent_runner	*rr;
+	size_t			 i, nok = 0;
+	char			 msg[512];
+
+	for (i = 0; i < cj->cj_n; i++) {
+		ci = &cj->cj_items[i];
+		if (ci->ci_ok) {
+			nok++;
+			continue;
+		}
+		if (worst == NULL ||
+		    status_rank(ci->ci_status) > status_rank(worst->ci_status))
+			worst = ci;
+	}
+	if (worst == NULL)
+		snprintf(msg, sizeof(msg), "%zu runner%s created in pool %s",
+		    nok, nok == 1 ? "" : "s", cj->cj_pool);
+	else
+		snprintf(msg, sizeof(msg), "%zu of %zu runners created: %s",
+		    nok, cj->cj_n, worst->ci_message);
+	log_info(worst == NULL ? LC_SUCCESS : LC_ERROR, "%s", msg);
+
+	if (cj->cj_chan != NULL && !pr_stopping)
+		create_reply(cj->cj_chan, &cj->cj_req, worst == NULL,
+		    worst == NULL ? 201 : worst->ci_status, msg, cj);
+
+	for (i = 0; i < cj->cj_n && !pr_stopping; i++) {
+		if (!cj->cj_items[i].ci_ok)
+			continue;
+		rr = xcalloc(1, sizeof(*rr));
+		rr->rr_name = xstrdup(cj->cj_items[i].ci_name);
+		rr->rr_pool = xstrdup(cj->cj_pool);
+		rr->rr_until_ms = monotonic_ms() + RECENT_TTL_MS;
+		TAILQ_INSERT_TAIL(&pr_recent, rr, rr_entry);
+	}
+	TAILQ_REMOVE(&pr_jobs, cj, cj_entry);
+	job_free(cj);
+}
+
+static void
+job_item_done(struct create_item *ci, int ok, int status, const char *msg)
+{
+	struct create_job	*cj = ci->ci_job;
+
+	if (ci->ci_state == ITEM_DONE)
+		return;
+	ci->ci_state = ITEM_DONE;
+	ci->ci_ok = ok;
+	ci->ci_status = ok ? 201 : status;
+	free(ci->ci_message);
+	ci->ci_message = xstrdup(msg);
+	if (ci->ci_jit != NULL) {
+		freezero_str(ci->ci_jit);
+		ci->ci_jit = NULL;
+	}
+	if (--cj->cj_pending == 0)
+		job_finish(cj);
+}
+
+/* Fails every runner still waiting, e.g. when a shared step failed. */
+static void
+job_fail_all(struct create_job *cj, int status, const char *msg)
+{
+	size_t	 i, left = cj->cj_pending;
+
+	/* The last job_item_done() frees the job: only left is used then. */
+	for (i = 0; left > 0; i++) {
+		if (cj->cj_items[i].ci_state == ITEM_DONE)
+			continue;
+		left--;
+		job_item_done(&cj->cj_items[i], 0, status, msg);
+	}
+}
+
+/* ---- deregistering ------------------------------------------------------ */
+
+struct dereg {
+	char		*dr_name;
+	char		*dr_scope;
+	char		*dr_scope_name;
+	uint64_t	 dr_id;
+	char		*dr_why;
+};
+
+static void
+dereg_free(struct dereg *dr)
+{
+	free(dr->dr_name);
+	free(dr->dr_scope);
+	free(dr->dr_scope_name);
+	free(dr->dr_why);
+	free(dr);
+}
+
+static void
+dereg_on_delete(struct http_response *res, void *arg)
+{
+	struct dereg	*dr = arg;
+	char		*err;
+
+	if (res->hr_status == 204 || res->hr_status == 404) {
+		pr_deregistered++;
+		log_info(LC_INFO, "runner %s (GitHub id %llu) deregistered "
+		    "from %s %s%s (%s)", dr->dr_name,
+		    (unsigned long long)dr->dr_id, dr->dr_scope,
+		    dr->dr_scope_name, res->hr_status == 404 ?
+		    ", it was already gone" : "", dr->dr_why);
+	} else {
+		err = github_error_text(res);
+		log_warnx(LC_WARNING, "cannot deregister runner %s (GitHub "
+		    "id %llu) from %s %s: %s", dr->dr_name,
+		    (unsigned long long)dr->dr_id, dr->dr_scope,
+		    dr->dr_scope_name, err);
+		free(err);
+	}
+	dereg_free(dr);
+}
+
+static void
+dereg_delete(struct dereg *dr)
+{
+	char	*url, suffix[64];
+
+	if (pr_stopping) {
+		log_warnx(LC_WARNING, "runner %s stays registered on GitHub: "
+		    "the poller is stopping", dr->dr_name);
+		dereg_free(dr);
+		return;
+	}
+	snprintf(suffix, sizeof(suffix), "runners/%llu",
+	    (unsigned long long)dr->dr_id);
+	url = github_scope_url(child.cs_config.c_api_url, dr->dr_scope,
+	    dr->dr_scope_name, suffix);
+	if (github_request(pr_github, "DELETE", url, NULL, NULL,
+	    dereg_on_delete, dr) == -1) {
+		log_warnx(LC_WARNING, "cannot deregister runner %s: the "
+		    "request did not start", dr->dr_name);
+		dereg_free(dr);
+	}
+	free(url);
+}
+
+/* Token runners are known to GitHub by name only: look the id up. */
+static void
+dereg_on_list(struct list_fetch *lf, const char *err, void *arg)
+{
+	struct dereg	*dr = arg;
+	size_t		 i;
+
+	if (err != NULL) {
+		log_warnx(LC_WARNING, "cannot deregister runner %s: listing "
+		    "the runners of %s failed: %s", dr->dr_name,
+		    dr->dr_scope_name, err);
+		dereg_free(dr);
+		return;
+	}
+	for (i = 0; i < lf->lf_list.rl_count; i++)
+		if (strcmp(lf->lf_list.rl_items[i].gr_name, dr->dr_name) == 0)
+			break;
+	if (i == lf->lf_list.rl_count) {
+		log_info(LC_INFO, "runner %s is not registered on %s %s (%s)",
+		    dr->dr_name, dr->dr_scope, dr->dr_scope_name, dr->dr_why);
+		dereg_free(dr);
+		return;
+	}
+	dr->dr_id = lf->lf_list.rl_items[i].gr_id;
+	dereg_delete(dr);
+}
+
+static void
+dereg_start(const char *name, const char *scope, const char *scope_name,
+    uint64_t id, const char *why)
+{
+	struct dereg	*dr;
+	char		 err[256];
+
+	if (github_scope_check(scope, scope_name, err, sizeof(err)) == -1) {
+		log_warnx(LC_WARNING, "runner %s not deregistered: %s", name,
+		    err);
+		return;
+	}
+	dr = xcalloc(1, sizeof(*dr));
+	dr->dr_name = xstrdup(name);
+	dr->dr_scope = xstrdup(scope);
+	dr->dr_scope_name = xstrdup(scope_name);
+	dr->dr_id = id;
+	dr->dr_why = xstrdup(why);
+	if (id != 0)
+		dereg_delete(dr);
+	else if (pr_stopping)
+		dereg_free(dr);
+	else
+		list_fetch_start(scope, scope_name, dereg_on_list, dr);
+}
+
+/* ---- one runner: registration, then the docker worker -------------------- */
+
+static void
+item_on_start_reply(struct ipc_channel *ch, struct ipc_msg *msg, void *arg)
+{
+	struct create_item	*ci = arg;
+	struct create_job	*cj = ci->ci_job;
+	struct ipc_reader	 r;
+	char			*text = NULL, out[512];
+	int			 ok = 0, status = 502;
+
+	(void)ch;
+	if (msg == NULL) {
+		status = 503;
+		snprintf(out, sizeof(out), "runner %s: the docker worker did "
+		    "not answer", ci->ci_name);
+	} else {
+		ipc_reader_init(&r, msg->m_data, msg->m_hdr.ih_len);
+		ok = ipc_get_bool(&r);
+		text = ipc_get_str(&r);
+		if (ipc_reader_done(&r) == -1) {
+			ok = 0;
+			snprintf(out, sizeof(out), "runner %s: malformed answer "
+			    "from the docker worker", ci->ci_name);
+		} else if (ok)
+			snprintf(out, sizeof(out), "runner %s started in "
+			    "container %.12s", ci->ci_name, text);
+		else
+			snprintf(out, sizeof(out), "runner %s: %s",
+			    ci->ci_name, text);
+	}
+	free(text);
+
+	if (!ok && ci->ci_github_id != 0)
+		dereg_start(ci->ci_name, cj->cj_scope, cj->cj_scope_name,
+		    ci->ci_github_id, "its container was not started");
+	job_item_done(ci, ok, status, out);
+}
+
+/* MSG_RUNNER_START; the payload holds a secret and is wiped. */
+static void
+item_send_start(struct create_item *ci)
+{
+	struct create_job	*cj = ci->ci_job;
+	struct ipc_channel	*docker = child.cs_peers[ROLE_DOCKER];
+	struct buf		 b;
+	size_t			 i;
+	int			 rc = -1;
+	char			 msg[256];
+
+	buf_init(&b);
+	ipc_put_str(&b, cj->cj_pool);
+	ipc_put_str(&b, ci->ci_name);
+	ipc_put_str(&b, cj->cj_scope);
+	ipc_put_str(&b, cj->cj_scope_name);
+	ipc_put_str(&b, "api");
+	ipc_put_u64(&b, ci->ci_github_id);
+	ipc_put_u16(&b, (uint16_t)cj->cj_labels.sl_count);
+	for (i = 0; i < cj->cj_labels.sl_count; i++)
+		ipc_put_str(&b, cj->cj_labels.sl_items[i]);
+	ipc_put_str(&b, cj->cj_token_mode ? cj->cj_token : "");
+	ipc_put_str(&b, cj->cj_token_mode ? "" : ci->ci_jit);
+	if (docker != NULL && !pr_stopping)
+		rc = ipc_request(docker, MSG_RUNNER_START, b.b_data, b.b_len,
+		    POLLER_START_TIMEOUT_MS, item_on_start_reply, ci);
+	explicit_bzero(b.b_data, b.b_cap);
+	buf_free(&b);
+	if (ci->ci_jit != NULL) {
+		freezero_str(ci->ci_jit);
+		ci->ci_jit = NULL;
+	}
+
+	if (rc == 0) {
+		ci->ci_state = ITEM_DOCKER;
+		return;
+	}
+	snprintf(msg, sizeof(msg), "runner %s: the docker worker is not "
+	    "available", ci->ci_name);
+	if (ci->ci_github_id != 0)
+		dereg_start(ci->ci_name, cj->cj_scope, cj->cj_scope_name,
+		    ci->ci_github_id, "its container was not started");
+	job_item_done(ci, 0, 503, msg);
+}
+
+static void
+item_on_jit(struct http_response *res, void *arg)
+{
+	struct create_item	*ci = arg;
+	const char		*why;
+	char			*err, msg[512];
+
+	if (res->hr_status != 201) {
+		err = github_error_text(res);
+		snprintf(msg, sizeof(msg), "runner %s: %s", ci->ci_name, err);
+		free(err);
+		job_item_done(ci, 0, github_fail_status(res), msg);
+		return;
+	}
+	if (github_parse_jit((const char *)res->hr_body.b_data,
+	    res->hr_body.b_len, &ci->ci_github_id, &ci->ci_jit, &why) == -1) {
+		snprintf(msg, sizeof(msg), "runner %s: generate-jitconfig: %s",
+		    ci->ci_name, why);
+		job_item_done(ci, 0, 502, msg);
+	} else
+		item_send_start(ci);
+	explicit_bzero(res->hr_body.b_data, res->hr_body.b_len);
+}
+
+static void
+item_request_jit(struct create_item *ci)
+{
+	struct create_job	*cj = ci->ci_job;
+	struct json_writer	 jw;
+	struct buf		 body;
+	size_t			 i;
+	char			*url, msg[256];
+
+	buf_init(&body);
+	jw_init(&jw, &body);
+	jw_object_begin(&jw);
+	jw_kv_str(&jw, "name", ci->ci_name);
+	jw_key(&jw, "runner_group_id");
+	jw_uint(&jw, cj->cj_group_id);
+	jw_key(&jw, "labels");
+	jw_array_begin(&jw);
+	for (i = 0; i < cj->cj_labels.sl_count; i++)
+		jw_str(&jw, cj->cj_labels.sl_items[i]);
+	jw_array_end(&jw);
+	jw_kv_str(&jw, "work_folder", "_work");
+	jw_object_end(&jw);
+
+	url = github_scope_url(child.cs_config.c_api_url, cj->cj_scope,
+	    cj->cj_scope_name, "runners/generate-jitconfig");
+	if (github_request(pr_github, "POST", url, buf_cstr(&body), NULL,
+	    item_on_jit, ci) == -1) {
+		snprintf(msg, sizeof(msg), "runner %s: the GitHub request did "
+		    "not start", ci->ci_name);
+		job_item_done(ci, 0, 503, msg);
+	}
+	free(url);
+	buf_free(&body);
+}
+
+/* Every runner at once; the last one to finish answers httpd. */
+static void
+job_start_runners(struct create_job *cj)
+{
+	size_t	 i, n = cj->cj_n;
+
+	if (pr_stopping) {
+		job_fail_all(cj, 503, "the poller is stopping");
+		return;
+	}
+	/* A runner that fails at once may free the job: n is local. */
+	for (i = 0; i < n; i++) {
+		if (cj->cj_token_mode)
+			item_send_start(&cj->cj_items[i]);
+		else
+			item_request_jit(&cj->cj_items[i]);
+	}
+}
+
+/* ---- what every runner of a request shares: a token or a group ---------- */
+
+static char *
+token_key(const struct create_job *cj)
+{
+	char	*key;
+
+	xasprintf(&key, "%s:%s", cj->cj_scope, cj->cj_scope_name);
+	return key;
+}
+
+static void
+job_on_token(struct http_response *res, void *arg)
+{
+	struct create_job	*cj = arg;
+	const char		*why;
+	char			*err, *key, msg[512];
+	time_t			 expires;
+
+	if (res->hr_status != 201) {
+		err = github_error_text(res);
+		snprintf(msg, sizeof(msg), "registration token: %s", err);
+		free(err);
+		job_fail_all(cj, github_fail_status(res), msg);
+		return;
+	}
+	if (github_parse_token((const char *)res->hr_body.b_data,
+	    res->hr_body.b_len, &cj->cj_token, &expires, &why) == -1) {
+		explicit_bzero(res->hr_body.b_data, res->hr_body.b_len);
+		snprintf(msg, sizeof(msg), "registration token: %s", why);
+		job_fail_all(cj, 502, msg);
+		return;
+	}
+	explicit_bzero(res->hr_body.b_data, res->hr_body.b_len);
+	key = token_key(cj);
+	token_store(key, cj->cj_token, expires);
+	free(key);
+	job_start_runners(cj);
+}
+
+static void
+job_get_token(struct create_job *cj)
+{
+	struct cached_token	*ct;
+	char			*key, *url;
+
+	key = token_key(cj);
+	ct = token_find(key);
+	free(key);
+	if (ct != NULL) {
+		cj->cj_token = xstrdup(ct->ct_token);
+		job_start_runners(cj);
+		return;
+	}
+	url = github_scope_url(child.cs_config.c_api_url, cj->cj_scope,
+	    cj->cj_scope_name, "runners/registration-token");
+	if (github_request(pr_github, "POST", url, NULL, NULL, job_on_token,
+	    cj) == -1)
+		job_fail_all(cj, 503, "the GitHub request did not start");
+	free(url);
+}
+
+struct group_fetch {
+	struct create_job	*gf_job;
+	char			*gf_url;
+	int			 gf_pages;
+};
+
+static void	 job_fetch_groups(struct create_job *, char *, int);
+
+static void
+job_on_groups(struct http_response *res, void *arg)
+{
+	struct group_fetch	*gf = arg;
+	struct create_job	*cj = gf->gf_job;
+	const char		*why;
+	char			*err, *link, *next = NULL, msg[512];
+	uint64_t		 id;
+	int			 pages = gf->gf_pages + 1;
+
+	free(gf->gf_url);
+	free(gf);
+	if (res->hr_status != 200) {
+		err = github_error_text(res);
+		snprintf(msg, sizeof(msg), "runner groups of %s: %s",
+		    cj->cj_scope_name, err);
+		free(err);
+		job_fail_all(cj, github_fail_status(res), msg);
+		return;
+	}
+	if (github_parse_group((const char *)res->hr_body.b_data,
+	    res->hr_body.b_len, cj->cj_group, &id, &why) == -1) {
+		snprintf(msg, sizeof(msg), "runner groups of %s: %s",
+		    cj->cj_scope_name, why);
+		job_fail_all(cj, 502, msg);
+		return;
+	}
+	if (id != 0) {
+		group_store(cj->cj_scope_name, cj->cj_group, id);
+		cj->cj_group_id = id;
+		job_start_runners(cj);
+		return;
+	}
+
+	if ((link = http_header_get(res, "Link")) != NULL)
+		next = github_link_next(link);
+	free(link);
+	if (next != NULL && pages < LIST_PAGES_MAX && !pr_stopping) {
+		job_fetch_groups(cj, next, pages);
+		return;
+	}
+	free(next);
+	snprintf(msg, sizeof(msg), "organization %s has no runner group "
+	    "named \"%s\"", cj->cj_scope_name, cj->cj_group);
+	job_fail_all(cj, 400, msg);
+}
+
+/* Takes url. */
+static void
+job_fetch_groups(struct create_job *cj, char *url, int pages)
+{
+	struct group_fetch	*gf = xcalloc(1, sizeof(*gf));
+
+	gf->gf_job = cj;
+	gf->gf_url = url;
+	gf->gf_pages = pages;
+	if (github_request(pr_github, "GET", url, NULL, NULL, job_on_groups,
+	    gf) == -1) {
+		free(gf->gf_url);
+		free(gf);
+		job_fail_all(cj, 503, "the GitHub request did not start");
+	}
+}
+
+/*
+ * A repository's runners join the Default group (id 1); an
+ * organization's group is looked up by name and remembered.
+ */
+static void
+job_get_group(struct create_job *cj)
+{
+	struct cached_group	*cg;
+	char			*url, msg[512];
+
+	if (cj->cj_group[0] == '\0' || strcasecmp(cj->cj_group,
+	    "Default") == 0) {
+		cj->cj_group_id = 1;
+		job_start_runners(cj);
+		return;
+	}
+	if (strcmp(cj->cj_scope, "org") != 0) {
+		snprintf(msg, sizeof(msg), "runner group \"%s\": repository "
+		    "runners can only join the Default group", cj->cj_group);
+		job_fail_all(cj, 400, msg);
+		return;
+	}
+	if ((cg = group_find(cj->cj_scope_name, cj->cj_group)) != NULL) {
+		cj->cj_group_id = cg->cg_id;
+		job_start_runners(cj);
+		return;
+	}
+	xasprintf(&url, "%s/orgs/%s/actions/runner-groups?per_page=100",
+	    child.cs_config.c_api_url, cj->cj_scope_name);
+	job_fetch_groups(cj, url, 0);
+}
+
+/* ---- the request from httpd ------------------------------------------- */
+
+struct create_req {
+	char		*cr_scope;
+	char		*cr_scope_name;
+	uint16_t	 cr_count;
+	char		*cr_name;
+	char		*cr_group;
+	struct strlist	 cr_labels;
+};
+
+static void
+create_req_free(struct create_req *cr)
+{
+	free(cr->cr_scope);
+	free(cr->cr_scope_name);
+	free(cr->cr_name);
+	free(cr->cr_group);
+	strlist_clear(&cr->cr_labels, 0);
+}
+
+static int
+create_req_decode(const struct ipc_msg *msg, struct create_req *cr)
+{
+	struct ipc_reader	 r;
+	char			*s;
+	size_t			 i, n;
+
+	memset(cr, 0, sizeof(*cr));
+	ipc_reader_init(&r, msg->m_data, msg->m_hdr.ih_len);
+	cr->cr_scope = ipc_get_str(&r);
+	cr->cr_scope_name = ipc_get_str(&r);
+	cr->cr_count = ipc_get_u16(&r);
+	cr->cr_name = ipc_get_str(&r);
+	cr->cr_group = ipc_get_str(&r);
+	n = ipc_get_u16(&r);
+	for (i = 0; i < n && r.ir_error == NULL; i++) {
+		if ((s = ipc_get_str(&r)) == NULL)
+			break;
+		strlist_add(&cr->cr_labels, s);
+		free(s);
+	}
+	if (ipc_reader_done(&r) == -1) {
+		log_warnx(LC_ERROR, "malformed runner request from httpd: %s",
+		    ipc_reader_error(&r));
+		create_req_free(cr);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+create_req_check(const struct create_req *cr, char *err, size_t errlen)
+{
+	char	 name[RUNNER_NAME_MAX + 16];
+	size_t	 i;
+
+	if (github_scope_check(cr->cr_scope, cr->cr_scope_name, err,
+	    errlen) == -1)
+		return -1;
+	if (cr->cr_count < 1 || cr->cr_count > CREATE_COUNT_MAX) {
+		snprintf(err, errlen, "count must be between 1 and %d",
+		    CREATE_COUNT_MAX);
+		return -1;
+	}
+	if (cr->cr_labels.sl_count > GITHUB_LABELS_MAX) {
+		snprintf(err, errlen, "at most %d labels", GITHUB_LABELS_MAX);
+		return -1;
+	}
+	for (i = 0; i < cr->cr_labels.sl_count; i++)
+		if (github_label_check(cr->cr_labels.sl_items[i], err,
+		    errlen) == -1)
+			return -1;
+	if (cr->cr_group[0] != '\0' && github_label_check(cr->cr_group,
+	    err, errlen) == -1) {
+		snprintf(err, errlen, "runner_group must have 1 to %d "
+		    "characters, without spaces or commas", GITHUB_LABEL_MAX);
+		return -1;
+	}
+	if (cr->cr_name[0] == '\0')
+		return 0;
+	if (cr->cr_count == 1)
+		strlcpy(name, cr->cr_name, sizeof(name));
+	else
+		snprintf(name, sizeof(name), "%.64s-%u", cr->cr_name,
+		    (unsigned int)cr->cr_count);
+	if (strlen(cr->cr_name) > RUNNER_NAME_MAX || !runner_name_valid(name)) {
+		snprintf(err, errlen, "runner_name must be letters, digits, "
+		    "'-', '_' or '.', starting with a letter or digit, and at "
+		    "most %d characters%s", RUNNER_NAME_MAX,
+		    cr->cr_count > 1 ? " with its -N suffix" : "");
+		return -1;
+	}
+	return 0;
+}
+
+/* Names every runner of the job; -1 with err if one is taken. */
+static int
+job_name_runners(struct create_job *cj, const struct create_req *cr,
+    char *err, size_t errlen)
+{
+	char		 name[RUNNER_NAME_MAX + 1];
+	uint32_t	 rnd;
+	size_t		 i;
+	int		 tries;
+
+	for (i = 0; i < cj->cj_n; i++) {
+		if (cr->cr_name[0] != '\0' && cj->cj_n == 1)
+			strlcpy(name, cr->cr_name, sizeof(name));
+		else if (cr->cr_name[0] != '\0')
+			snprintf(name, sizeof(name), "%s-%zu", cr->cr_name,
+			    i + 1);
+		else {
+			for (tries = 0; tries < 16; tries++) {
+				if (getrandom(&rnd, sizeof(rnd), 0) !=
+				    sizeof(rnd))
+					fatal("getrandom");
+				if (github_runner_name(
+				    child.cs_config.c_instance, cj->cj_pool,
+				    rnd, name, sizeof(name)) == -1)
+					fatalx("cannot make a runner name");
+				if (!name_in_use(name))
+					break;
+			}
+		}
+		if (name_in_use(name)) {
+			snprintf(err, errlen, "runner name %s is already in use",
+			    name);
+			return -1;
+		}
+		cj->cj_items[i].ci_name = xstrdup(name);
+	}
+	return 0;
+}
+
+static int
+create_capacity(const struct pool *pl, unsigned int count, char *err,
+    size_t errlen)
+{
+	size_t	 used;
+
+	if (child.cs_peers[ROLE_DOCKER] == NULL || !pr_have_table) {
+		snprintf(err, errlen, "the docker worker is not available");
+		return 503;
+	}
+	recent_prune();
+	used = pool_in_use(pl->pl_name);
+	if (used + count > pl->pl_max_runners) {
+		snprintf(err, errlen, "pool %s allows %u runners: %zu are "
+		    "running or starting, %u more were asked for",
+		    pl->pl_name, pl->pl_max_runners, used, count);
+		return 409;
+	}
+	return 0;
+}
+
+static struct create_job *
+job_new(const struct create_req *cr, const struct pool *pl)
+{
+	struct create_job	*cj = xcalloc(1, sizeof(*cj));
+	size_t			 i;
+
+	cj->cj_scope = xstrdup(cr->cr_scope);
+	cj->cj_scope_name = xstrdup(cr->cr_scope_name);
+	cj->cj_pool = xstrdup(pl->pl_name);
+	cj->cj_token_mode = pl->pl_registration == REG_TOKEN;
+	cj->cj_group = xstrdup(cr->cr_group[0] != '\0' ? cr->cr_group :
+	    pl->pl_runner_group != NULL ? pl->pl_runner_group : "");
+	for (i = 0; i < pl->pl_labels.sl_count; i++)
+		strlist_add(&cj->cj_labels, pl->pl_labels.sl_items[i]);
+	if (cj->cj_labels.sl_count == 0)
+		strlist_add(&cj->cj_labels, "self-hosted");
+	cj->cj_n = cr->cr_count;
+	cj->cj_pending = cj->cj_n;
+	cj->cj_items = xcalloc(cj->cj_n, sizeof(*cj->cj_items));
+	for (i = 0; i < cj->cj_n; i++)
+		cj->cj_items[i].ci_job = cj;
+	return cj;
+}
+
+/* Checks, picks the pool and names; an error answers at once. */
+static struct create_job *
+create_plan(const struct create_req *cr, int *status, char *err,
+    size_t errlen)
+{
+	struct create_job	*cj;
+	struct pool		*pl;
+
+	*status = 400;
+	if (pr_stopping) {
+		*status = 503;
+		snprintf(err, errlen, "the poller is stopping");
+		return NULL;
+	}
+	if (create_req_check(cr, err, errlen) == -1)
+		return NULL;
+	pl = github_pool_select(child.cs_config.c_pools,
+	    child.cs_config.c_npools, &cr->cr_labels, err, errlen);
+	if (pl == NULL)
+		return NULL;
+	if (pl->pl_registration == REG_TOKEN && cr->cr_group[0] != '\0') {
+		snprintf(err, errlen, "runner_group needs a pool with jit "
+		    "registration; pool %s uses tokens", pl->pl_name);
+		return NULL;
+	}
+	if ((*status = create_capacity(pl, cr->cr_count, err, errlen)) != 0)
+		return NULL;
+
+	cj = job_new(cr, pl);
+	if (job_name_runners(cj, cr, err, errlen) == -1) {
+		*status = 409;
+		job_free(cj);
+		return NULL;
+	}
+	return cj;
+}
+
+int
+poller_on_runner_create(struct ipc_channel *ch, struct ipc_msg *msg,
+    void *arg)
+{
+	struct create_req	 cr;
+	struct create_job	*cj;
+	int			 status;
+	char			 err[512];
+
+	(void)arg;
+	if (create_req_decode(msg, &cr) == -1)
+		return -1;
+	cj = create_plan(&cr, &status, err, sizeof(err));
+	create_req_free(&cr);
+	if (cj == NULL) {
+		log_warnx(LC_REQUEST, "runner request refused: %s", err);
+		create_reply(ch, msg, 0, status, err, NULL);
+		return 0;
+	}
+
+	cj->cj_chan = ch;
+	cj->cj_req.m_hdr = msg->m_hdr;
+	cj->cj_req.m_fd = -1;
+	TAILQ_INSERT_TAIL(&pr_jobs, cj, cj_entry);
+	log_info(LC_REQUEST, "registering %zu runner%s of pool %s for %s %s",
+	    cj->cj_n, cj->cj_n == 1 ? "" : "s", cj->cj_pool, cj->cj_scope,
+	    cj->cj_scope_name);
+	if (cj->cj_token_mode)
+		job_get_token(cj);
+	else
+		job_get_group(cj);
+	return 0;
+}

@@ -1,0 +1,36 @@
+/*
+ * The poller's part in runners: registering the runners httpd asks for
+ * with GitHub before the docker worker starts them, deregistering the
+ * ones that ended, and telling the docker worker how GitHub sees them.
+ */
+#ifndef EPHEMERD_POLLER_RUNNERS_H
+#define EPHEMERD_POLLER_RUNNERS_H
+
+#include "github.h"
+#include "ipc.h"
+
+/* Seconds between two looks at GitHub's runner lists. */
+#define POLLER_STATUS_INTERVAL		5
+/* How long the docker worker may take to start one runner (image pull). */
+#define POLLER_START_TIMEOUT_MS		(180 * 1000)
+/* A registration token is reused until this long before it expires. */
+#define POLLER_TOKEN_MARGIN		300
+
+struct json_writer;
+
+void	 poller_runners_init(struct github *);
+/* Stops new work; outstanding requests then fail without side effects. */
+void	 poller_runners_stop(void);
+/* Frees what is left once the HTTP client is gone. */
+void	 poller_runners_free(void);
+void	 poller_runners_peer_changed(enum ipc_role, struct ipc_channel *);
+void	 poller_runners_status(struct json_writer *);
+
+int	 poller_on_runner_create(struct ipc_channel *, struct ipc_msg *,
+	    void *);
+int	 poller_on_runner_table(struct ipc_channel *, struct ipc_msg *,
+	    void *);
+int	 poller_on_runner_gone(struct ipc_channel *, struct ipc_msg *,
+	    void *);
+
+#endif
