@@ -69,10 +69,19 @@ finish() {
 
 # shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
+	local pids
 	if [ -n "$STARTED_DOCKERD" ]; then
-		kill "$STARTED_DOCKERD" 2>/dev/null || true
+		# A test restarts the engine, so the one we started may have
+		# a new pid by now.
+		pids="$STARTED_DOCKERD $(pidof dockerd || true)"
+		# shellcheck disable=SC2086 # one word per pid
+		kill $pids 2>/dev/null || true
 		for _ in $(seq 1 40); do
-			kill -0 "$STARTED_DOCKERD" 2>/dev/null || break
+			local alive=0 p
+			for p in $pids; do
+				kill -0 "$p" 2>/dev/null && alive=1
+			done
+			[ "$alive" = 0 ] && break
 			sleep 0.5
 		done
 	fi

@@ -618,13 +618,14 @@ docker_on_start(struct ipc_channel *ch, struct ipc_msg *msg, void *arg)
 		free(rs);
 		return -1;
 	}
-	TAILQ_INSERT_TAIL(&starts, rs, rs_entry);
 	buf_init(&rs->rs_body);
 	if (start_admit(&rs->rs_sr, err, sizeof(err)) == -1) {
+		TAILQ_INSERT_TAIL(&starts, rs, rs_entry);
 		start_reply(rs, 0, err);
 		start_free(rs);
 		return 0;
 	}
+	TAILQ_INSERT_TAIL(&starts, rs, rs_entry);
 
 	memset(&cs, 0, sizeof(cs));
 	cs.cs_pool = config_find_pool(&child.cs_config, rs->rs_sr.sr_pool);

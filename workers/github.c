@@ -511,7 +511,8 @@ github_free(struct github *gh)
 
 long
 github_request(struct github *gh, const char *method, const char *url,
-    const char *body, const char *etag, http_done_fn done, void *arg)
+    const char *body, const char *etag, long timeout_ms, http_done_fn done,
+    void *arg)
 {
 	const struct config	*conf = gh->gh_conf;
 	struct http_request	 rq;
@@ -536,7 +537,7 @@ github_request(struct github *gh, const char *method, const char *url,
 	rq.hq_headers = (const char **)h;
 	rq.hq_body = body;
 	rq.hq_body_len = body != NULL ? strlen(body) : 0;
-	rq.hq_timeout_ms = GITHUB_TIMEOUT_MS;
+	rq.hq_timeout_ms = timeout_ms > 0 ? timeout_ms : GITHUB_TIMEOUT_MS;
 	rq.hq_ca_file = conf->c_ca_file != NULL && conf->c_ca_file[0] != '\0' ?
 	    conf->c_ca_file : NULL;
 	id = http_request_start(gh->gh_http, &rq, done, arg);

@@ -104,9 +104,10 @@ struct github *github_new(struct http_client *, const struct config *);
 void	 github_free(struct github *);
 /*
  * Starts a request; body is JSON text or NULL, etag an If-None-Match
- * value or NULL.  Returns the http_client id, or -1.
+ * value or NULL, timeout_ms 0 for GITHUB_TIMEOUT_MS.  Returns the
+ * http_client id, or -1.
  */
 long	 github_request(struct github *, const char *, const char *,
-	    const char *, const char *, http_done_fn, void *);
+	    const char *, const char *, long, http_done_fn, void *);
 
 #endif

@@ -1,7 +1,9 @@
 /*
- * The poller.  For now it answers health requests by asking GitHub for
- * its rate limit, which proves that the API is reachable with the
- * configured credentials and tells how much budget is left.
+ * The poller.  It registers the runners httpd asks for with GitHub and
+ * has the docker worker start them (poller_runners.c), and answers
+ * health requests by asking GitHub for its rate limit, which proves that
+ * the API is reachable with the configured credentials and tells how
+ * much budget is left.
  */
 #include <sys/queue.h>
 
@@ -10,11 +12,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "github.h"
 #include "http_client.h"
 #include "json.h"
 #include "json_write.h"
 #include "log.h"
 #include "poller.h"
+#include "poller_runners.h"
 #include "supervisor.h"
 #include "util.h"
 
@@ -31,36 +35,9 @@ struct health_probe {
 TAILQ_HEAD(health_probes, health_probe);
 
 static struct http_client	*poller_http;
+static struct github		*poller_github;
 static struct health_probes	 poller_probes =
     TAILQ_HEAD_INITIALIZER(poller_probes);
-
-/* Headers every GitHub request carries; the token is wiped after use. */
-static char **
-poller_github_headers(void)
-{
-	char	**h = xcalloc(5, sizeof(*h));
-	int	  n = 0;
-
-	h[n++] = xstrdup("Accept: application/vnd.github+json");
-	h[n++] = xstrdup("User-Agent: " POLLER_USER_AGENT);
-	h[n++] = xstrdup("X-GitHub-Api-Version: " GITHUB_API_VERSION);
-	if (child.cs_config.c_token != NULL &&
-	    child.cs_config.c_token[0] != '\0')
-		xasprintf(&h[n++], "Authorization: Bearer %s",
-		    child.cs_config.c_token);
-	h[n] = NULL;
-	return h;
-}
-
-static void
-poller_free_headers(char **h)
-{
-	int	 i;
-
-	for (i = 0; h[i] != NULL; i++)
-		freezero_str(h[i]);
-	free(h);
-}
 
 static void
 poller_write_rate(struct json_writer *jw, const struct http_response *res)
@@ -146,8 +123,7 @@ static int
 poller_on_health_req(struct ipc_channel *ch, struct ipc_msg *msg, void *arg)
 {
 	struct health_probe	*hp;
-	struct http_request	 rq;
-	char			*url, **headers;
+	char			*url;
 
 	(void)arg;
 	if (msg->m_hdr.ih_len != 0)
@@ -160,17 +136,12 @@ poller_on_health_req(struct ipc_channel *ch, struct ipc_msg *msg, void *arg)
 	TAILQ_INSERT_TAIL(&poller_probes, hp, hp_entry);
 
 	xasprintf(&url, "%s/rate_limit", child.cs_config.c_api_url);
-	headers = poller_github_headers();
-	memset(&rq, 0, sizeof(rq));
-	rq.hq_method = "GET";
-	rq.hq_url = url;
-	rq.hq_headers = (const char **)headers;
-	rq.hq_timeout_ms = RATE_LIMIT_TIMEOUT_MS;
-	rq.hq_ca_file = child.cs_config.c_ca_file[0] != '\0' ?
-	    child.cs_config.c_ca_file : NULL;
-	hp->hp_http_id = http_request_start(poller_http, &rq,
-	    poller_on_rate_limit, hp);
-	poller_free_headers(headers);
+	hp->hp_http_id = github_request(poller_github, "GET", url, NULL, NULL,
+	    RATE_LIMIT_TIMEOUT_MS, poller_on_rate_limit, hp);
+	if (hp->hp_http_id == -1) {
+		TAILQ_REMOVE(&poller_probes, hp, hp_entry);
+		free(hp);
+	}
 	free(url);
 	return 0;
 }
@@ -181,7 +152,7 @@ poller_peer_changed(enum ipc_role role, struct ipc_channel *ch)
 {
 	struct health_probe	*hp;
 
-	(void)ch;
+	poller_runners_peer_changed(role, ch);
 	if (role != ROLE_HTTPD)
 		return;
 	TAILQ_FOREACH(hp, &poller_probes, hp_entry)
@@ -199,6 +170,8 @@ poller_configure(struct config *conf, int first, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot create the HTTP client");
 		return -1;
 	}
+	poller_github = github_new(poller_http, &child.cs_config);
+	poller_runners_init(poller_github);
 	log_info(LC_START, "GitHub API at %s", conf->c_api_url);
 	return 0;
 }
@@ -206,14 +179,28 @@ poller_configure(struct config *conf, int first, char *err, size_t errlen)
 static void
 poller_shutdown(void)
 {
+	poller_runners_stop();
 	if (poller_http != NULL) {
 		http_client_free(poller_http);
 		poller_http = NULL;
+	}
+	poller_runners_free();
+	if (poller_github != NULL) {
+		github_free(poller_github);
+		poller_github = NULL;
 	}
 }
 
 static const struct ipc_dispatch poller_httpd_table[] = {
 	{ MSG_HEALTH_REQ,	poller_on_health_req },
+	{ MSG_RUNNER_CREATE,	poller_on_runner_create },
+	{ MSG_NONE,		NULL }
+};
+
+static const struct ipc_dispatch poller_docker_table[] = {
+	{ MSG_RUNNER_START_REPLY, NULL },
+	{ MSG_RUNNER_TABLE,	poller_on_runner_table },
+	{ MSG_RUNNER_GONE,	poller_on_runner_gone },
 	{ MSG_NONE,		NULL }
 };
 
@@ -221,8 +208,10 @@ const struct child_ops poller_ops = {
 	.co_role = ROLE_POLLER,
 	.co_peer_tables = {
 		[ROLE_HTTPD] = poller_httpd_table,
+		[ROLE_DOCKER] = poller_docker_table,
 	},
 	.co_configure = poller_configure,
+	.co_status = poller_runners_status,
 	.co_peer_changed = poller_peer_changed,
 	.co_shutdown = poller_shutdown,
 };

@@ -25,6 +25,14 @@
 #include "supervisor.h"
 #include "util.h"
 
+/* glibc's <sys/queue.h> lacks it. */
+#ifndef TAILQ_FOREACH_SAFE
+#define TAILQ_FOREACH_SAFE(var, head, field, tvar)			\
+	for ((var) = TAILQ_FIRST(head);					\
+	    (var) != NULL && ((tvar) = TAILQ_NEXT(var, field), 1);	\
+	    (var) = (tvar))
+#endif
+
 #define CREATE_COUNT_MAX	1000
 #define RECENT_TTL_MS		(60 * 1000)
 #define GROUP_TTL_MS		(10 * 60 * 1000)
@@ -44,7 +52,7 @@ struct create_item {
 	char			*ci_name;
 	enum item_state		 ci_state;
 	int			 ci_ok;
-	int			 ci_status;	/* an HTTP status if it failed */
+	int			 ci_status;	/* HTTP status if it failed */
 	char			*ci_message;
 	uint64_t		 ci_github_id;
 	char			*ci_jit;	/* secret */
@@ -410,7 +418,7 @@ list_fetch_page(struct list_fetch *lf)
 	struct etag_entry	*ee = etag_find(lf->lf_url);
 
 	if (github_request(pr_github, "GET", lf->lf_url, NULL,
-	    ee != NULL ? ee->ee_etag : NULL, list_fetch_on_page, lf) == -1)
+	    ee != NULL ? ee->ee_etag : NULL, 0, list_fetch_on_page, lf) == -1)
 		list_fetch_finish(lf, "cannot start the request");
 }
 
@@ -645,7 +653,7 @@ dereg_delete(struct dereg *dr)
 	    (unsigned long long)dr->dr_id);
 	url = github_scope_url(child.cs_config.c_api_url, dr->dr_scope,
 	    dr->dr_scope_name, suffix);
-	if (github_request(pr_github, "DELETE", url, NULL, NULL,
+	if (github_request(pr_github, "DELETE", url, NULL, NULL, 0,
 	    dereg_on_delete, dr) == -1) {
 		log_warnx(LC_WARNING, "cannot deregister runner %s: the "
 		    "request did not start", dr->dr_name);
@@ -729,8 +737,8 @@ item_on_start_reply(struct ipc_channel *ch, struct ipc_msg *msg, void *arg)
 		text = ipc_get_str(&r);
 		if (ipc_reader_done(&r) == -1) {
 			ok = 0;
-			snprintf(out, sizeof(out), "runner %s: malformed answer "
-			    "from the docker worker", ci->ci_name);
+			snprintf(out, sizeof(out), "runner %s: malformed "
+			    "answer from the docker worker", ci->ci_name);
 		} else if (ok)
 			snprintf(out, sizeof(out), "runner %s started in "
 			    "container %.12s", ci->ci_name, text);
@@ -840,7 +848,7 @@ item_request_jit(struct create_item *ci)
 
 	url = github_scope_url(child.cs_config.c_api_url, cj->cj_scope,
 	    cj->cj_scope_name, "runners/generate-jitconfig");
-	if (github_request(pr_github, "POST", url, buf_cstr(&body), NULL,
+	if (github_request(pr_github, "POST", url, buf_cstr(&body), NULL, 0,
 	    item_on_jit, ci) == -1) {
 		snprintf(msg, sizeof(msg), "runner %s: the GitHub request did "
 		    "not start", ci->ci_name);
@@ -925,8 +933,8 @@ job_get_token(struct create_job *cj)
 	}
 	url = github_scope_url(child.cs_config.c_api_url, cj->cj_scope,
 	    cj->cj_scope_name, "runners/registration-token");
-	if (github_request(pr_github, "POST", url, NULL, NULL, job_on_token,
-	    cj) == -1)
+	if (github_request(pr_github, "POST", url, NULL, NULL, 0,
+	    job_on_token, cj) == -1)
 		job_fail_all(cj, 503, "the GitHub request did not start");
 	free(url);
 }
@@ -995,8 +1003,8 @@ job_fetch_groups(struct create_job *cj, char *url, int pages)
 	gf->gf_job = cj;
 	gf->gf_url = url;
 	gf->gf_pages = pages;
-	if (github_request(pr_github, "GET", url, NULL, NULL, job_on_groups,
-	    gf) == -1) {
+	if (github_request(pr_github, "GET", url, NULL, NULL, 0,
+	    job_on_groups, gf) == -1) {
 		free(gf->gf_url);
 		free(gf);
 		job_fail_all(cj, 503, "the GitHub request did not start");
@@ -1161,8 +1169,8 @@ job_name_runners(struct create_job *cj, const struct create_req *cr,
 			}
 		}
 		if (name_in_use(name)) {
-			snprintf(err, errlen, "runner name %s is already in use",
-			    name);
+			snprintf(err, errlen, "runner name %s is already in "
+			    "use", name);
 			return -1;
 		}
 		cj->cj_items[i].ci_name = xstrdup(name);
@@ -1284,4 +1292,273 @@ poller_on_runner_create(struct ipc_channel *ch, struct ipc_msg *msg,
 	else
 		job_get_group(cj);
 	return 0;
+}
+
+/* ---- events from the docker worker ------------------------------------ */
+
+int
+poller_on_runner_table(struct ipc_channel *ch, struct ipc_msg *msg,
+    void *arg)
+{
+	struct runner	*rns;
+	size_t		 n;
+	const char	*why;
+
+	(void)ch;
+	(void)arg;
+	if (runner_table_decode(msg->m_data, msg->m_hdr.ih_len, &rns, &n,
+	    &why) == -1) {
+		log_warnx(LC_ERROR, "malformed runner table from the docker "
+		    "worker: %s", why);
+		return -1;
+	}
+	runner_table_free(pr_table, pr_ntable);
+	pr_table = rns;
+	pr_ntable = n;
+	if (!pr_have_table)
+		log_debug(LC_MONITOR, "first runner table: %zu runners", n);
+	pr_have_table = 1;
+	recent_prune();
+	return 0;
+}
+
+int
+poller_on_runner_gone(struct ipc_channel *ch, struct ipc_msg *msg,
+    void *arg)
+{
+	struct ipc_reader	 r;
+	struct runner		 rn;
+	char			 why[64];
+
+	(void)ch;
+	(void)arg;
+	ipc_reader_init(&r, msg->m_data, msg->m_hdr.ih_len);
+	if (runner_decode(&r, &rn) == -1 || ipc_reader_done(&r) == -1) {
+		if (r.ir_error == NULL)
+			runner_free(&rn);
+		log_warnx(LC_ERROR, "malformed runner event from the docker "
+		    "worker: %s", ipc_reader_error(&r));
+		return -1;
+	}
+	snprintf(why, sizeof(why), "its container is gone, exit code %d",
+	    (int)rn.rn_exit_code);
+	dereg_start(rn.rn_name, rn.rn_scope, rn.rn_scope_name,
+	    rn.rn_github_id, why);
+	runner_free(&rn);
+	return 0;
+}
+
+/* ---- GitHub's view of the runners, every few seconds ------------------- */
+
+struct status_round {
+	size_t		 sr_pending;
+	struct buf	 sr_rows;	/* the RUNNER_GITHUB entries */
+	uint32_t	 sr_count;
+	int		 sr_answered;	/* scopes that answered */
+};
+
+static void
+status_round_end(struct status_round *sr)
+{
+	struct ipc_channel	*docker = child.cs_peers[ROLE_DOCKER];
+	struct buf		 b;
+
+	if (sr->sr_answered > 0 && docker != NULL && !pr_stopping) {
+		buf_init(&b);
+		ipc_put_u32(&b, sr->sr_count);
+		buf_add(&b, sr->sr_rows.b_data, sr->sr_rows.b_len);
+		if (ipc_send(docker, MSG_RUNNER_GITHUB, 0, -1, b.b_data,
+		    b.b_len) == -1)
+			log_warnx(LC_WARNING, "cannot send GitHub's view of "
+			    "the runners to the docker worker");
+		buf_free(&b);
+	}
+	buf_free(&sr->sr_rows);
+	free(sr);
+	pr_status_busy = 0;
+}
+
+/* Adds the runners of our table that GitHub lists in this scope. */
+static void
+status_on_list(struct list_fetch *lf, const char *err, void *arg)
+{
+	struct status_round		*sr = arg;
+	const struct github_runner	*gr;
+	const struct runner		*rn;
+	size_t				 i, j;
+
+	if (err != NULL)
+		log_debug(LC_MONITOR, "runners of %s %s: %s", lf->lf_scope,
+		    lf->lf_scope_name, err);
+	for (i = 0; err == NULL && i < pr_ntable; i++) {
+		rn = &pr_table[i];
+		if (strcmp(rn->rn_scope, lf->lf_scope) != 0 ||
+		    strcmp(rn->rn_scope_name, lf->lf_scope_name) != 0)
+			continue;
+		for (j = 0; j < lf->lf_list.rl_count; j++) {
+			gr = &lf->lf_list.rl_items[j];
+			if (strcmp(gr->gr_name, rn->rn_name) != 0)
+				continue;
+			ipc_put_str(&sr->sr_rows, gr->gr_name);
+			ipc_put_u64(&sr->sr_rows, gr->gr_id);
+			ipc_put_u8(&sr->sr_rows, gr->gr_online != 0);
+			ipc_put_u8(&sr->sr_rows, gr->gr_busy != 0);
+			ipc_put_str(&sr->sr_rows, "");
+			sr->sr_count++;
+			break;
+		}
+	}
+	if (err == NULL)
+		sr->sr_answered++;
+	if (--sr->sr_pending == 0)
+		status_round_end(sr);
+}
+
+/* True if no live runner before index i has the same scope. */
+static int
+status_scope_first(size_t i)
+{
+	size_t	 j;
+
+	for (j = 0; j < i; j++)
+		if (pr_table[j].rn_status != RUNNER_EXITED &&
+		    strcmp(pr_table[j].rn_scope, pr_table[i].rn_scope) == 0 &&
+		    strcmp(pr_table[j].rn_scope_name,
+		    pr_table[i].rn_scope_name) == 0)
+			return 0;
+	return 1;
+}
+
+static void
+status_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct status_round	*sr;
+	char			 err[256];
+	size_t			 i, n = 0;
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	if (pr_status_busy || pr_stopping ||
+	    child.cs_peers[ROLE_DOCKER] == NULL)
+		return;
+
+	sr = xcalloc(1, sizeof(*sr));
+	buf_init(&sr->sr_rows);
+	/* Counted first: a fetch may end before the next one starts. */
+	sr->sr_pending = 1;
+	pr_status_busy = 1;
+	for (i = 0; i < pr_ntable; i++) {
+		if (pr_table[i].rn_status == RUNNER_EXITED ||
+		    !status_scope_first(i) ||
+		    github_scope_check(pr_table[i].rn_scope,
+		    pr_table[i].rn_scope_name, err, sizeof(err)) == -1)
+			continue;
+		sr->sr_pending++;
+		n++;
+		list_fetch_start(pr_table[i].rn_scope,
+		    pr_table[i].rn_scope_name, status_on_list, sr);
+	}
+	if (--sr->sr_pending == 0)
+		status_round_end(sr);
+	else
+		log_debug(LC_MONITOR, "polling the runners of %zu scope%s", n,
+		    n == 1 ? "" : "s");
+}
+
+/* ---- the poller's frame ------------------------------------------------- */
+
+void
+poller_runners_init(struct github *gh)
+{
+	struct timeval	 tv = { POLLER_STATUS_INTERVAL, 0 };
+
+	pr_github = gh;
+	pr_stopping = 0;
+	pr_status_ev = event_new(child.cs_base, -1, EV_PERSIST, status_tick,
+	    NULL);
+	if (pr_status_ev == NULL || event_add(pr_status_ev, &tv) == -1)
+		fatalx("cannot arm the runner status timer");
+}
+
+void
+poller_runners_stop(void)
+{
+	struct create_job	*cj;
+
+	pr_stopping = 1;
+	TAILQ_FOREACH(cj, &pr_jobs, cj_entry)
+		cj->cj_chan = NULL;
+	if (pr_status_ev != NULL) {
+		event_free(pr_status_ev);
+		pr_status_ev = NULL;
+	}
+}
+
+/*
+ * Runs after the HTTP client is gone.  Runners waiting for the docker
+ * worker finish when its channel closes, which frees their jobs.
+ */
+void
+poller_runners_free(void)
+{
+	struct cached_token	*ct;
+	struct cached_group	*cg;
+
+	while (!TAILQ_EMPTY(&pr_recent))
+		recent_free(TAILQ_FIRST(&pr_recent));
+	while ((ct = TAILQ_FIRST(&pr_tokens)) != NULL) {
+		TAILQ_REMOVE(&pr_tokens, ct, ct_entry);
+		free(ct->ct_scope);
+		freezero_str(ct->ct_token);
+		free(ct);
+	}
+	while ((cg = TAILQ_FIRST(&pr_groups)) != NULL) {
+		TAILQ_REMOVE(&pr_groups, cg, cg_entry);
+		free(cg->cg_org);
+		free(cg->cg_name);
+		free(cg);
+	}
+	while (!TAILQ_EMPTY(&pr_etags))
+		etag_free(TAILQ_FIRST(&pr_etags));
+	runner_table_free(pr_table, pr_ntable);
+	pr_table = NULL;
+	pr_ntable = 0;
+	pr_have_table = 0;
+	pr_github = NULL;
+}
+
+/* An answer for a channel that closed has nowhere to go. */
+void
+poller_runners_peer_changed(enum ipc_role role, struct ipc_channel *ch)
+{
+	struct create_job	*cj;
+
+	(void)ch;
+	if (role == ROLE_HTTPD)
+		TAILQ_FOREACH(cj, &pr_jobs, cj_entry)
+			cj->cj_chan = NULL;
+	if (role == ROLE_DOCKER) {
+		/* A new docker worker sends its own table first. */
+		runner_table_free(pr_table, pr_ntable);
+		pr_table = NULL;
+		pr_ntable = 0;
+		pr_have_table = 0;
+	}
+}
+
+void
+poller_runners_status(struct json_writer *jw)
+{
+	struct create_job	*cj;
+	size_t			 n = 0;
+
+	TAILQ_FOREACH(cj, &pr_jobs, cj_entry)
+		n += cj->cj_pending;
+	jw_key(jw, "runners");
+	jw_object_begin(jw);
+	jw_kv_int(jw, "known", (int64_t)pr_ntable);
+	jw_kv_int(jw, "registering", (int64_t)n);
+	jw_kv_int(jw, "deregistered", (int64_t)pr_deregistered);
+	jw_object_end(jw);
 }

@@ -16,6 +16,7 @@ the request context and the regex match, and returns a Response.
 """
 
 import argparse
+import base64
 import hashlib
 import json
 import os
@@ -106,6 +107,66 @@ class State:
         self.requests = []
         self.fail = None
         self.delay = None
+        self.runners = {}           # id -> runner entry (see new_runner)
+        self.next_runner_id = 1
+        self.label_ids = {}         # lower-case label name -> id
+        self.reg_tokens = {}        # token -> {scope, scope_name, expires}
+        self.remove_tokens = {}
+        self.groups = {}            # org (lower case) -> extra groups
+        self.next_group_id = 3      # 1 is Default, 2 GitHub-hosted
+        self.jobs = []
+        self.next_job_id = 1
+
+    def label_id(self, name):
+        key = name.lower()
+        if key not in self.label_ids:
+            self.label_ids[key] = len(self.label_ids) + 1
+        return self.label_ids[key]
+
+    def runners_of(self, scope, scope_name):
+        return sorted((r for r in self.runners.values()
+                       if r["scope"] == scope and
+                       r["scope_name"].lower() == scope_name.lower()),
+                      key=lambda r: r["id"])
+
+    def new_runner(self, scope, scope_name, name, labels, group_id, how):
+        rid = self.next_runner_id
+        self.next_runner_id += 1
+        r = {"id": rid, "name": name, "scope": scope,
+             "scope_name": scope_name, "labels": list(labels),
+             "runner_group_id": group_id, "online": False, "busy": False,
+             "os": "unknown", "registered_by": how,
+             "secret": secrets.token_hex(16), "session": None,
+             "job": None, "created": time.time()}
+        self.runners[rid] = r
+        return r
+
+    def group_ids(self, org):
+        return [1] + [g["id"] for g in self.groups.get(org.lower(), [])]
+
+    def take_job(self, runner):
+        """The broker: the oldest queued job this runner can run."""
+        have = {lab.lower() for lab in runner["labels"]}
+        for job in self.jobs:
+            if job["status"] != "queued":
+                continue
+            owner = job["repo"].split("/")[0].lower()
+            if runner["scope"] == "repo" and \
+                    job["repo"].lower() != runner["scope_name"].lower():
+                continue
+            if runner["scope"] == "org" and \
+                    owner != runner["scope_name"].lower():
+                continue
+            if not {lab.lower() for lab in job["labels"]} <= have:
+                continue
+            job["status"] = "in_progress"
+            job["runner_name"] = runner["name"]
+            job["runner_id"] = runner["id"]
+            job["started_at"] = time.time()
+            runner["busy"] = True
+            runner["job"] = job["id"]
+            return job
+        return None
 
     def budget_for(self, token, client):
         if token is None:
@@ -203,6 +264,177 @@ def get_user(ctx, m):
             body[key] = value.replace("octocat", login)
     return Response(200, body,
                     last_modified=formatdate(1200285215, usegmt=True))
+
+
+# ---- self-hosted runners ----------------------------------------------
+
+REPO = r"/repos/(?P<owner>[A-Za-z0-9-]+)/(?P<repo>[A-Za-z0-9._-]+)"
+ORG = r"/orgs/(?P<org>[A-Za-z0-9-]+)"
+READ_ONLY_LABELS = ("self-hosted", "linux", "windows", "macos", "x64",
+                    "arm", "arm64", "x86")
+
+
+def scope_of(m):
+    d = m.groupdict()
+    if d.get("org"):
+        return "org", d["org"]
+    return "repo", "%s/%s" % (d["owner"], d["repo"])
+
+
+def github_time(t):
+    """GitHub's expires_at form: milliseconds and a numeric offset."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + \
+        ".%03d+00:00" % int((t % 1) * 1000)
+
+
+def runner_json(state, r):
+    return {
+        "id": r["id"],
+        "runner_group_id": r["runner_group_id"],
+        "name": r["name"],
+        "os": r["os"],
+        "status": "online" if r["online"] else "offline",
+        "busy": r["busy"],
+        "ephemeral": True,
+        "labels": [{"id": state.label_id(lab), "name": lab,
+                    "type": "read-only" if lab.lower() in READ_ONLY_LABELS
+                    else "custom"} for lab in r["labels"]],
+    }
+
+
+def new_token(store, scope, scope_name, prefix):
+    token = prefix + "".join(secrets.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                            "234567") for _ in range(28))
+    expires = time.time() + WINDOW
+    store[token] = {"scope": scope, "scope_name": scope_name,
+                    "expires": expires}
+    return Response(201, {"token": token, "expires_at": github_time(expires)})
+
+
+def registration_token(ctx, m):
+    scope, name = scope_of(m)
+    return new_token(ctx.state.reg_tokens, scope, name, "A")
+
+
+def remove_token(ctx, m):
+    scope, name = scope_of(m)
+    return new_token(ctx.state.remove_tokens, scope, name, "R")
+
+
+def check_jit_body(state, scope, scope_name, args):
+    """An error Response for a bad generate-jitconfig body, or None."""
+    if not isinstance(args, dict):
+        return error(400, "Body should be a JSON object", with_status=False)
+    for key in ("name", "runner_group_id", "labels"):
+        if key not in args:
+            return error(422, "Invalid input: object is missing required "
+                         "key: %s" % key)
+    name, group, labels = args["name"], args["runner_group_id"], \
+        args["labels"]
+    if not isinstance(name, str) or not name:
+        return error(422, "Invalid input: name must be a non-empty string")
+    if not isinstance(group, int) or isinstance(group, bool):
+        return error(422, "Invalid input: runner_group_id must be an "
+                     "integer")
+    if not isinstance(labels, list) or not 1 <= len(labels) <= 100 or \
+            not all(isinstance(x, str) and x for x in labels):
+        return error(422, "Invalid input: labels must have 1 to 100 "
+                     "non-empty strings")
+    if "work_folder" in args and not isinstance(args["work_folder"], str):
+        return error(422, "Invalid input: work_folder must be a string")
+    if group == 2:
+        return error(403, "Resource not accessible by integration")
+    owner = scope_name.split("/")[0]
+    known = [1] if scope == "repo" else state.group_ids(owner)
+    if group not in known:
+        return error(404, "Not Found")
+    for r in state.runners_of(scope, scope_name):
+        if r["name"].lower() == name.lower():
+            return error(409, "Already exists - A runner with the name "
+                         "%s already exists." % name)
+    return None
+
+
+def generate_jitconfig(ctx, m):
+    scope, scope_name = scope_of(m)
+    args = ctx.json()
+    if isinstance(args, Response):
+        return args
+    bad = check_jit_body(ctx.state, scope, scope_name, args)
+    if bad is not None:
+        return bad
+    r = ctx.state.new_runner(scope, scope_name, args["name"], args["labels"],
+                             args["runner_group_id"], "jit")
+    config = {"runner_id": r["id"], "name": r["name"], "scope": scope,
+              "scope_name": scope_name, "labels": r["labels"],
+              "secret": r["secret"], "url": ctx.base_url}
+    encoded = base64.b64encode(json.dumps(config).encode()).decode()
+    return Response(201, {"runner": runner_json(ctx.state, r),
+                          "encoded_jit_config": encoded})
+
+
+def list_runners(ctx, m):
+    scope, scope_name = scope_of(m)
+    items = [runner_json(ctx.state, r)
+             for r in ctx.state.runners_of(scope, scope_name)]
+    page, headers = paginate(ctx, items)
+    return Response(200, {"total_count": len(items), "runners": page},
+                    headers=headers)
+
+
+def find_runner(ctx, m):
+    scope, scope_name = scope_of(m)
+    r = ctx.state.runners.get(int(m.group("id")))
+    if r is None or r["scope"] != scope or \
+            r["scope_name"].lower() != scope_name.lower():
+        return None
+    return r
+
+
+def get_runner(ctx, m):
+    r = find_runner(ctx, m)
+    if r is None:
+        return error(404, "Not Found")
+    return Response(200, runner_json(ctx.state, r))
+
+
+def delete_runner(ctx, m):
+    r = find_runner(ctx, m)
+    if r is None:
+        return error(404, "Not Found")
+    if r["busy"]:
+        return error(422, 'Bad request - Runner "%s" is still running a '
+                     'job' % r["name"])
+    del ctx.state.runners[r["id"]]
+    return Response(204)
+
+
+def list_runner_groups(ctx, m):
+    org = m.group("org")
+    default = load_fixture("actions-runner-groups-list.openapi-example.json")
+    base = default["runner_groups"][0]
+    groups = [dict(base, runners_url="%s/orgs/%s/actions/runner_groups/1/"
+                   "runners" % (ctx.base_url, org))]
+    for g in ctx.state.groups.get(org.lower(), []):
+        groups.append(dict(base, id=g["id"], name=g["name"],
+                           default=False, visibility="all",
+                           runners_url="%s/orgs/%s/actions/runner_groups/"
+                           "%d/runners" % (ctx.base_url, org, g["id"])))
+    page, headers = paginate(ctx, groups)
+    return Response(200, {"total_count": len(groups), "runner_groups": page},
+                    headers=headers)
+
+
+for _prefix in (REPO, ORG):
+    route("POST", _prefix + "/actions/runners/registration-token")(
+        registration_token)
+    route("POST", _prefix + "/actions/runners/remove-token")(remove_token)
+    route("POST", _prefix + "/actions/runners/generate-jitconfig")(
+        generate_jitconfig)
+    route("GET", _prefix + "/actions/runners")(list_runners)
+    route("GET", _prefix + r"/actions/runners/(?P<id>\d+)")(get_runner)
+    route("DELETE", _prefix + r"/actions/runners/(?P<id>\d+)")(delete_runner)
+route("GET", ORG + "/actions/runner-groups")(list_runner_groups)
 
 
 # ---- the server -------------------------------------------------------

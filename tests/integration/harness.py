@@ -270,7 +270,10 @@ class Daemon:
     and the double are stopped and the temp dir is removed on exit."""
 
     def __init__(self, token_in_env=False, as_user=None, chroot=True,
-                 level="debug", start=True, extra_yaml=""):
+                 level="debug", start=True, extra_yaml="", pools=None):
+        # pools: the YAML list under "pools:", formatted with
+        # {double_url}; None gives one busybox pool named default.
+        self.pools = pools
         self.tmp = tempfile.mkdtemp(prefix="ephemerd-it.")
         os.chmod(self.tmp, 0o755)
         self.token = "ghp_" + secrets.token_hex(18)
@@ -319,11 +322,16 @@ class Daemon:
             "httpd:\n"
             "  listen: \"127.0.0.1:%d\"\n"
             "pools:\n"
-            "  - name: default\n"
-            "    labels: [self-hosted]\n"
-            "    image: busybox:latest\n"
+            "%s"
             "%s") % (USER, self.chroot, level, self.double.url, token_line,
-                     self.port, extra)
+                     self.port, self.pools_text(), extra)
+
+    def pools_text(self):
+        if self.pools is None:
+            return ("  - name: default\n"
+                    "    labels: [self-hosted]\n"
+                    "    image: busybox:latest\n")
+        return self.pools.replace("{double_url}", self.double.url)
 
     def write(self, level="debug", extra="", text=None):
         write_config(self.config, text if text is not None else
