@@ -4,10 +4,14 @@
  * message, or the transport's when the engine is out of reach.  Events
  * and image pulls are streamed and parsed as they come.
  */
+#include <sys/queue.h>
+
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <event2/event.h>
 
 #include "docker.h"
 #include "docker_api.h"
@@ -35,6 +39,14 @@ enum call_kind {
 	CALL_VERSION
 };
 
+/* An event parsed inside libcurl's callback, delivered from the loop. */
+struct queued_event {
+	TAILQ_ENTRY(queued_event) qe_entry;
+	struct docker_event	 qe_ev;
+};
+
+TAILQ_HEAD(queued_events, queued_event);
+
 /* One request in flight. */
 struct docker_call {
 	struct docker_engine	*dc_engine;
@@ -44,6 +56,10 @@ struct docker_call {
 	void			*dc_arg;
 	struct docker_lines	 dc_lines;	/* streamed calls */
 	char			*dc_error;	/* from a streamed body */
+	struct queued_events	 dc_events;
+	struct event		*dc_flush;
+	int			 dc_in_flush;
+	int			 dc_finished;	/* done called during a flush */
 };
 
 void
@@ -51,6 +67,7 @@ docker_engine_init(struct docker_engine *de, struct event_base *base,
     const char *socket)
 {
 	memset(de, 0, sizeof(*de));
+	de->de_base = base;
 	de->de_http = http_client_new(base);
 	de->de_socket = xstrdup(socket);
 }
@@ -396,15 +413,58 @@ docker_call_new(struct docker_engine *de, enum call_kind kind,
 	dc->dc_done = done;
 	dc->dc_arg = arg;
 	docker_lines_init(&dc->dc_lines);
+	TAILQ_INIT(&dc->dc_events);
 	return dc;
 }
 
 static void
 docker_call_free(struct docker_call *dc)
 {
+	struct queued_event	*qe;
+
+	while ((qe = TAILQ_FIRST(&dc->dc_events)) != NULL) {
+		TAILQ_REMOVE(&dc->dc_events, qe, qe_entry);
+		docker_event_free(&qe->qe_ev);
+		free(qe);
+	}
+	if (dc->dc_flush != NULL)
+		event_free(dc->dc_flush);
 	free(dc->dc_error);
 	docker_lines_free(&dc->dc_lines);
 	free(dc);
+}
+
+/*
+ * Hands the queued events over.  A handler may cancel the stream, which
+ * finishes the call under our feet: then the call is freed here, after
+ * the loop, and no later event is delivered.
+ */
+static void
+docker_events_deliver(struct docker_call *dc)
+{
+	struct queued_event	*qe;
+
+	dc->dc_in_flush = 1;
+	while (!dc->dc_finished &&
+	    (qe = TAILQ_FIRST(&dc->dc_events)) != NULL) {
+		TAILQ_REMOVE(&dc->dc_events, qe, qe_entry);
+		dc->dc_on_event(&qe->qe_ev, dc->dc_arg);
+		docker_event_free(&qe->qe_ev);
+		free(qe);
+	}
+	dc->dc_in_flush = 0;
+}
+
+static void
+docker_events_flush(evutil_socket_t fd, short what, void *arg)
+{
+	struct docker_call	*dc = arg;
+
+	(void)fd;
+	(void)what;
+	docker_events_deliver(dc);
+	if (dc->dc_finished)
+		docker_call_free(dc);
 }
 
 static long
@@ -453,12 +513,15 @@ static void
 docker_on_line(const char *line, size_t len, void *arg)
 {
 	struct docker_call	*dc = arg;
+	struct queued_event	*qe;
 	struct docker_event	 ev;
 
+	/* libcurl forbids new requests from here: the loop delivers it. */
 	if (dc->dc_kind == CALL_EVENTS &&
 	    docker_event_parse(line, len, &ev) == 0) {
-		dc->dc_on_event(&ev, dc->dc_arg);
-		docker_event_free(&ev);
+		qe = xcalloc(1, sizeof(*qe));
+		qe->qe_ev = ev;
+		TAILQ_INSERT_TAIL(&dc->dc_events, qe, qe_entry);
 		return;
 	}
 	if (dc->dc_error == NULL)
@@ -469,8 +532,15 @@ static int
 docker_on_data(const char *data, size_t len, void *arg)
 {
 	struct docker_call	*dc = arg;
+	struct timeval		 zero = { 0, 0 };
 
 	docker_lines_feed(&dc->dc_lines, data, len, docker_on_line, dc);
+	if (TAILQ_EMPTY(&dc->dc_events))
+		return 0;
+	if (dc->dc_flush == NULL && (dc->dc_flush = evtimer_new(
+	    dc->dc_engine->de_base, docker_events_flush, dc)) == NULL)
+		fatalx("evtimer_new failed");
+	evtimer_add(dc->dc_flush, &zero);
 	return 0;
 }
 
@@ -516,6 +586,10 @@ docker_on_done(struct http_response *res, void *arg)
 		docker_on_line((const char *)dc->dc_lines.dl_buf.b_data,
 		    dc->dc_lines.dl_buf.b_len, dc);
 
+	/* Events that came before the end go first. */
+	if (dc->dc_kind == CALL_EVENTS && !dc->dc_in_flush)
+		docker_events_deliver(dc);
+
 	memset(&dr, 0, sizeof(dr));
 	buf_init(&logs);
 	dr.dr_status = res->hr_status;
@@ -547,7 +621,10 @@ docker_on_done(struct http_response *res, void *arg)
 	dc->dc_done(&dr, dc->dc_arg);
 	buf_free(&logs);
 	free(msg);
-	docker_call_free(dc);
+	if (dc->dc_in_flush)
+		dc->dc_finished = 1;
+	else
+		docker_call_free(dc);
 }
 
 long

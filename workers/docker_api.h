@@ -19,6 +19,7 @@ struct http_client;
 #define DOCKER_API_MAX_MINOR	41
 
 struct docker_engine {
+	struct event_base	*de_base;
 	struct http_client	*de_http;
 	char			*de_socket;
 	char			 de_prefix[16];	/* "/v1.41", "" if unknown */
@@ -89,7 +90,8 @@ typedef void (*docker_event_fn)(const struct docker_event *, void *);
 
 /*
  * Follows GET /events for containers with every label given.  Each event
- * goes to on_event; done is called once when the stream ends or fails.
+ * goes to on_event, from the event loop (so the handler may make calls);
+ * done is called once when the stream ends or fails.
  */
 long	 docker_events(struct docker_engine *, const char *const *,
 	    docker_event_fn, docker_done_fn, void *);

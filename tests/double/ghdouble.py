@@ -437,6 +437,117 @@ for _prefix in (REPO, ORG):
 route("GET", ORG + "/actions/runner-groups")(list_runner_groups)
 
 
+# ---- the fake runner's side --------------------------------------------
+
+def public_runner(r):
+    out = {k: v for k, v in r.items() if k not in ("secret", "session")}
+    return out
+
+
+def label_list(value):
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, list):
+        return None
+    labels = [str(x).strip() for x in value if str(x).strip()]
+    return labels or None
+
+
+def register_jit(state, encoded):
+    try:
+        config = json.loads(base64.b64decode(encoded, validate=True))
+        rid, secret = int(config["runner_id"]), str(config["secret"])
+    except (ValueError, KeyError, TypeError):
+        return 400, {"error": "the JIT configuration cannot be decoded"}
+    r = state.runners.get(rid)
+    if r is None:
+        return 404, {"error": "The runner registration has been deleted "
+                     "from the server, please re-configure."}
+    if not secrets.compare_digest(r["secret"], secret):
+        return 401, {"error": "the JIT configuration is not valid"}
+    if r["session"] is not None:
+        return 409, {"error": "A session for this runner already exists."}
+    return 200, r
+
+
+def register_token(state, args):
+    token = args.get("token")
+    t = state.reg_tokens.get(token) if isinstance(token, str) else None
+    if t is None or t["expires"] < time.time():
+        return 401, {"error": "the registration token is not valid"}
+    name = args.get("name")
+    labels = label_list(args.get("labels", "self-hosted"))
+    if not isinstance(name, str) or not name or labels is None:
+        return 400, {"error": "name and labels are required"}
+    if "self-hosted" not in [x.lower() for x in labels]:
+        labels.insert(0, "self-hosted")
+    for other in state.runners_of(t["scope"], t["scope_name"]):
+        if other["name"].lower() == name.lower():
+            return 409, {"error": "A runner exists with the same name"}
+    return 200, state.new_runner(t["scope"], t["scope_name"], name, labels,
+                                 1, "token")
+
+
+def runner_register(state, args):
+    if args.get("jit_config"):
+        status, r = register_jit(state, args["jit_config"])
+    else:
+        status, r = register_token(state, args)
+    if status != 200:
+        return status, r
+    r["online"] = True
+    r["os"] = "Linux"
+    r["session"] = secrets.token_hex(16)
+    return 200, {"runner_id": r["id"], "name": r["name"],
+                 "scope": r["scope"], "scope_name": r["scope_name"],
+                 "labels": r["labels"], "session": r["session"]}
+
+
+def runner_session(state, args):
+    """The runner a poll or complete is for, or (status, error)."""
+    try:
+        r = state.runners.get(int(args.get("runner_id")))
+    except (TypeError, ValueError):
+        return None, (400, {"error": "runner_id is required"})
+    if r is None:
+        return None, (404, {"error": "The runner no longer exists on the "
+                            "server. Please reconfigure the runner."})
+    if r["session"] is None or \
+            not secrets.compare_digest(r["session"],
+                                       str(args.get("session", ""))):
+        return None, (401, {"error": "no session for this runner"})
+    return r, None
+
+
+def runner_poll(state, args):
+    r, err = runner_session(state, args)
+    if err is not None:
+        return err
+    if r["job"] is not None:
+        job = state.jobs[r["job"] - 1]
+    else:
+        job = state.take_job(r)
+    if job is None:
+        return 200, {"job_id": None}
+    return 200, {"job_id": job["id"], "repo": job["repo"],
+                 "duration": job["duration"]}
+
+
+def runner_complete(state, args):
+    r, err = runner_session(state, args)
+    if err is not None:
+        return err
+    if r["job"] is None or str(r["job"]) != str(args.get("job_id")):
+        return 400, {"error": "this runner does not run that job"}
+    job = state.jobs[r["job"] - 1]
+    job["status"] = "completed"
+    job["conclusion"] = str(args.get("conclusion", "success"))
+    job["completed_at"] = time.time()
+    # An ephemeral runner is deregistered once its job is done.
+    del state.runners[r["id"]]
+    return 200, {"ok": True, "removed": r["id"]}
+
+
 # ---- the server -------------------------------------------------------
 
 class Context:
@@ -506,6 +617,9 @@ class Handler(BaseHTTPRequestHandler):
             self.send_raw(400, b"bad request\n", "text/plain")
             return
         url = urllib.parse.urlsplit(self.path)
+        if url.path.startswith("/_double/runner/"):
+            self.runner_protocol(url.path, body)
+            return
         if url.path.startswith("/_double/"):
             self.control(url.path, body)
             return
@@ -554,7 +668,72 @@ class Handler(BaseHTTPRequestHandler):
         if cmd == "POST" and path == "/_double/reset":
             state.reset()
             return {"ok": True}
+        if path == "/_double/jobs":
+            return self.control_jobs(state, cmd, args)
+        if cmd == "GET" and path == "/_double/runners":
+            return [public_runner(r) for r in
+                    sorted(state.runners.values(), key=lambda r: r["id"])]
+        if cmd == "POST" and path == "/_double/runner-groups":
+            org = str(args["org"]).lower()
+            group = {"id": state.next_group_id, "name": str(args["name"])}
+            state.next_group_id += 1
+            state.groups.setdefault(org, []).append(group)
+            return group
         return None
+
+    @staticmethod
+    def control_jobs(state, cmd, args):
+        if cmd == "GET":
+            return list(state.jobs)
+        if cmd != "POST":
+            return None
+        labels = args.get("labels", ["self-hosted"])
+        if not isinstance(labels, list):
+            labels = [str(labels)]
+        job = {"id": state.next_job_id, "repo": str(args["repo"]),
+               "labels": [str(x) for x in labels],
+               "duration": float(args.get("duration", 1)),
+               "status": "queued", "conclusion": None,
+               "runner_name": None, "runner_id": None,
+               "created_at": time.time(), "started_at": None,
+               "completed_at": None}
+        state.next_job_id += 1
+        state.jobs.append(job)
+        return job
+
+    # ---- the fake runner's protocol, for the test runner image
+
+    def runner_protocol(self, path, body):
+        state = self.server.state
+        try:
+            args = json.loads(body.decode("utf-8") or "{}")
+            if not isinstance(args, dict):
+                raise ValueError("body must be an object")
+        except ValueError as e:
+            self.runner_answer(400, {"error": "bad JSON: %s" % e})
+            return
+        action = path[len("/_double/runner/"):]
+        handlers = {"register": runner_register, "poll": runner_poll,
+                    "complete": runner_complete}
+        if self.command != "POST" or action not in handlers:
+            self.runner_answer(404, {"error": "no such runner endpoint"})
+            return
+        with state.lock:
+            status, obj = handlers[action](state, args)
+        self.runner_answer(status, obj)
+
+    def runner_answer(self, status, obj):
+        """JSON, or key=value lines for a client that accepts text/plain
+        (the busybox entrypoint reads those with sed)."""
+        if "text/plain" in self.headers.get("Accept", ""):
+            lines = ["%s=%s" % (k, ",".join(map(str, v))
+                                if isinstance(v, list) else
+                                "" if v is None else v)
+                     for k, v in obj.items()]
+            self.send_raw(status, ("\n".join(lines) + "\n").encode(),
+                          "text/plain; charset=utf-8")
+        else:
+            self.send_json(status, obj)
 
     # ---- the API proper
 
