@@ -39,6 +39,7 @@ struct http_xfer {
 	int			 hx_cancelled;
 	struct curl_slist	*hx_headers;
 	void			*hx_body;	/* our copy of the body */
+	size_t			 hx_body_len;
 	http_done_fn		 hx_done;
 	void			*hx_arg;
 	int			(*hx_on_data)(const char *, size_t, void *);
@@ -346,11 +347,18 @@ http_finish(struct http_xfer *x, CURLcode code, const char *why)
 static void
 http_xfer_free(struct http_xfer *x)
 {
+	struct curl_slist	*h;
+
 	if (x->hx_easy != NULL)
 		curl_easy_cleanup(x->hx_easy);
+	/* Headers carry tokens, bodies JIT configurations: wipe both. */
+	for (h = x->hx_headers; h != NULL; h = h->next)
+		explicit_bzero(h->data, strlen(h->data));
 	curl_slist_free_all(x->hx_headers);
 	if (x->hx_defer != NULL)
 		event_free(x->hx_defer);
+	if (x->hx_body != NULL)
+		explicit_bzero(x->hx_body, x->hx_body_len);
 	free(x->hx_body);
 	buf_free(&x->hx_resp.hr_body);
 	buf_free(&x->hx_resp.hr_headers);
@@ -461,6 +469,7 @@ http_setup_method(struct http_xfer *x, const struct http_request *req)
 	/* libcurl does not copy a body, and the caller's may go away. */
 	if (req->hq_body_len > 0 || strcmp(method, "POST") == 0) {
 		x->hx_body = xmalloc(req->hq_body_len);
+		x->hx_body_len = req->hq_body_len;
 		if (req->hq_body_len > 0)
 			memcpy(x->hx_body, req->hq_body, req->hq_body_len);
 		HTTP_SET(CURLOPT_POST, 1L);

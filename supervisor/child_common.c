@@ -30,6 +30,8 @@ static int	 child_on_peer_fd(struct ipc_channel *, struct ipc_msg *,
 		    void *);
 static int	 child_on_listen_fd(struct ipc_channel *, struct ipc_msg *,
 		    void *);
+static int	 child_on_metrics(struct ipc_channel *, struct ipc_msg *,
+		    void *);
 
 /* What the supervisor may send a child; httpd also gets its socket. */
 static const struct ipc_dispatch child_parent_table[] = {
@@ -39,12 +41,52 @@ static const struct ipc_dispatch child_parent_table[] = {
 	{ MSG_PEER_FD,		child_on_peer_fd },
 	{ MSG_LISTEN_FD,	child_on_listen_fd },
 	{ MSG_STATUS_REPLY,	NULL },
+	{ MSG_METRICS_REPLY,	NULL },
 	{ MSG_NONE,		NULL }
 };
 
-static const struct ipc_dispatch child_empty_table[] = {
-	{ MSG_NONE,		NULL }
-};
+/* Each peer's table of the child, with the frame's own rows added. */
+static struct ipc_dispatch *child_peer_tables[ROLE_COUNT];
+
+static const struct ipc_dispatch *
+child_peer_table(enum ipc_role role)
+{
+	const struct ipc_dispatch *own = child.cs_ops->co_peer_tables[role];
+	struct ipc_dispatch	*t;
+	size_t			 n = 0, i;
+
+	if (child_peer_tables[role] != NULL)
+		return child_peer_tables[role];
+	while (own != NULL && own[n].d_type != MSG_NONE)
+		n++;
+	t = xcalloc(n + 2, sizeof(*t));
+	for (i = 0; i < n; i++)
+		t[i] = own[i];
+	t[n].d_type = MSG_METRICS_REQ;
+	t[n].d_handler = child_on_metrics;
+	t[n + 1].d_type = MSG_NONE;
+	child_peer_tables[role] = t;
+	return t;
+}
+
+static int
+child_on_metrics(struct ipc_channel *ch, struct ipc_msg *msg, void *arg)
+{
+	struct buf	 text, payload;
+
+	(void)arg;
+	if (msg->m_hdr.ih_len != 0)
+		return -1;
+	buf_init(&text);
+	if (child.cs_ops->co_metrics != NULL)
+		child.cs_ops->co_metrics(&text);
+	buf_init(&payload);
+	ipc_put_blob(&payload, text.b_data, text.b_len);
+	ipc_reply(ch, msg, MSG_METRICS_REPLY, payload.b_data, payload.b_len);
+	buf_free(&payload);
+	buf_free(&text);
+	return 0;
+}
 
 /* Log lines travel to the supervisor, which writes them. */
 static void
@@ -72,12 +114,12 @@ child_log_sink(int prio, const char *line, void *arg)
 static void
 child_on_parent_close(struct ipc_channel *ch, const char *why, void *arg)
 {
-	(void)ch;
 	(void)arg;
 	log_set_sink(NULL, NULL);
 	child.cs_parent = NULL;
 	log_emit(LOG_ERR, LC_SHUTDOWN, "lost the supervisor (%s); exiting",
 	    why);
+	ipc_channel_free(ch);
 	child_exit();
 }
 
@@ -91,7 +133,7 @@ child_on_peer_close(struct ipc_channel *ch, const char *why, void *arg)
 	log_info(LC_MONITOR, "channel to %s closed: %s", ipc_role_name(role),
 	    why);
 	child.cs_peers[role] = NULL;
-	ipc_channel_free(ch);
+	ipc_channel_free(ch);	/* why is not used past here */
 	if (child.cs_ops->co_peer_changed != NULL)
 		child.cs_ops->co_peer_changed(role, NULL);
 }
@@ -196,7 +238,6 @@ static int
 child_on_peer_fd(struct ipc_channel *ch, struct ipc_msg *msg, void *arg)
 {
 	struct ipc_reader	 r;
-	const struct ipc_dispatch *table;
 	enum ipc_role		 role;
 	char			 name[32];
 
@@ -211,11 +252,10 @@ child_on_peer_fd(struct ipc_channel *ch, struct ipc_msg *msg, void *arg)
 
 	if (child.cs_peers[role] != NULL)
 		ipc_channel_free(child.cs_peers[role]);
-	table = child.cs_ops->co_peer_tables[role];
 	snprintf(name, sizeof(name), "%s", ipc_role_name(role));
 	child.cs_peers[role] = ipc_channel_new(child.cs_base, msg->m_fd,
-	    name, table != NULL ? table : child_empty_table,
-	    child_on_peer_close, (void *)(intptr_t)role);
+	    name, child_peer_table(role), child_on_peer_close,
+	    (void *)(intptr_t)role);
 	msg->m_fd = -1;
 	log_debug(LC_MONITOR, "connected to %s", name);
 	if (child.cs_ops->co_peer_changed != NULL)
@@ -273,6 +313,10 @@ child_cleanup(void)
 		config_free(&child.cs_config);
 	if (child.cs_listen_fd != -1)
 		close(child.cs_listen_fd);
+	for (i = 0; i < ROLE_COUNT; i++) {
+		free(child_peer_tables[i]);
+		child_peer_tables[i] = NULL;
+	}
 }
 
 /*

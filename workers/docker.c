@@ -652,12 +652,15 @@ exit_on_removed(const struct docker_result *dr, void *arg)
 	if (mr_release(mr) == -1)
 		return;
 	mr->mr_busy = 0;
-	if (dr->dr_error != NULL) {
+
+	/* Without the engine, the listing after the reconnect decides. */
+	if (dr->dr_transport) {
+		engine_trouble(dr->dr_error);
+		return;
+	}
+	if (dr->dr_error != NULL)
 		log_warnx(LC_ERROR, "cannot remove the container of runner %s: "
 		    "%s", mr->mr_rn.rn_name, dr->dr_error);
-		if (dr->dr_transport)
-			engine_trouble(dr->dr_error);
-	}
 	mr->mr_exited = time(NULL);
 	table_set_status(mr, RUNNER_EXITED);
 	log_info(LC_MONITOR, "runner %s exited with code %d; container "
@@ -672,6 +675,11 @@ exit_on_logs(const struct docker_result *dr, void *arg)
 
 	if (mr_release(mr) == -1)
 		return;
+	if (dr->dr_transport) {
+		mr->mr_busy = 0;
+		engine_trouble(dr->dr_error);
+		return;
+	}
 	buf_reset(&mr->mr_log);
 	if (dr->dr_error == NULL)
 		buf_add(&mr->mr_log, dr->dr_body, dr->dr_len);
@@ -972,8 +980,9 @@ sweep_timeouts(void)
 			    pl->pl_bootstrap_timeout);
 		} else if (mr->mr_rn.rn_status == RUNNER_IDLE &&
 		    now - mr->mr_idle_since > pl->pl_idle_timeout) {
-			log_info(LC_MONITOR, "runner %s idle for %u s; removing "
-			    "it", mr->mr_rn.rn_name, pl->pl_idle_timeout);
+			log_info(LC_MONITOR, "runner %s idle for %u s; "
+			    "removing it", mr->mr_rn.rn_name,
+			    pl->pl_idle_timeout);
 		} else
 			continue;
 		runner_remove(mr, NULL);
@@ -1276,8 +1285,8 @@ reconcile_vanished(const struct listed_container *lcs, size_t n)
 		    mr->mr_added_ms >= list_sent_ms)
 			continue;
 		for (i = 0; i < n; i++)
-			if (lcs[i].lc_id != NULL &&
-			    strcmp(lcs[i].lc_id, mr->mr_rn.rn_container_id) == 0)
+			if (lcs[i].lc_id != NULL && strcmp(lcs[i].lc_id,
+			    mr->mr_rn.rn_container_id) == 0)
 				break;
 		if (i < n)
 			continue;

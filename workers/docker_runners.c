@@ -160,10 +160,9 @@ docker_placeholder(const char *name, size_t len, const struct expand_ctx *ex,
 {
 	const struct start_request	*sr = ex->ex_req;
 	const char			*slash, *sn = sr->sr_scope_name;
-	int				 repo = strcmp(sr->sr_scope, "repo") == 0;
 	char				 iso[32];
 
-	slash = repo ? strchr(sn, '/') : NULL;
+	slash = strcmp(sr->sr_scope, "repo") == 0 ? strchr(sn, '/') : NULL;
 #define IS(s)	(len == sizeof(s) - 1 && memcmp(name, s, len) == 0)
 	if (IS("scope_name") || IS("repo_full_name"))
 		buf_add_str(out, sn);

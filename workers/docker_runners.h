@@ -57,7 +57,7 @@ struct create_spec {
 	const struct pool		*cs_pool;
 	const struct start_request	*cs_req;
 	const char			*cs_instance;
-	const char			*cs_socket;	/* for Docker-in-Docker */
+	const char			*cs_socket;	/* for DinD's bind */
 	const char			*cs_hostname;
 	time_t				 cs_now;
 };
@@ -71,7 +71,7 @@ void	 docker_create_body(const struct create_spec *, struct buf *);
 /* A labelled container as GET /containers/json lists it. */
 struct listed_container {
 	char		*lc_id;
-	char		*lc_state;	/* "running", "exited", "created", ... */
+	char		*lc_state;	/* "running", "exited", ... */
 	int		 lc_exit_code;	/* from "Exited (N) ...", or -1 */
 	struct runner	 lc_runner;	/* rebuilt from the labels */
 	int		 lc_valid;	/* the labels name a valid runner */

@@ -22,7 +22,6 @@ check_line(const char *line, size_t len, void *arg)
 {
 	struct buf		*all = arg;
 	struct docker_event	 ev;
-	char			*s;
 
 	if (len == 0 || memchr(line, '\n', len) != NULL)
 		abort();

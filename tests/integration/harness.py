@@ -116,9 +116,12 @@ def request(method, port, path, body=None, headers=None, timeout=10):
         hdrs = {"User-Agent": "ephemerd-tests"}
         hdrs.update(headers or {})
         data = None
-        if body is not None:
+        if isinstance(body, bytes):
+            data = body         # sent as it is, for malformed bodies
+        elif body is not None:
             data = json.dumps(body).encode("utf-8")
-            hdrs["Content-Type"] = "application/json"
+        if data is not None:
+            hdrs.setdefault("Content-Type", "application/json")
         conn.request(method, path, body=data, headers=hdrs)
         r = conn.getresponse()
         return Reply(r.status, {k.lower(): v for k, v in r.getheaders()},

@@ -9,8 +9,8 @@ import os
 import subprocess
 import time
 
-from harness import (SRCDIR, Daemon, TestFailure, check, request,
-                     wait_for)
+import harness
+from harness import SRCDIR, Daemon, check, request, wait_for
 
 RUNNER_IMAGE = "ephemerd-test-runner:latest"
 MANAGED = "io.ephemerd.managed=true"
@@ -76,7 +76,7 @@ def remove_managed():
 
 
 def post_runners(d, body, ctype="application/json"):
-    raw = body if isinstance(body, (bytes, str)) else json.dumps(body)
+    raw = body.encode() if isinstance(body, str) else body
     return request("POST", d.port, "/api/v1/runners", body=raw,
                    headers={"Content-Type": ctype}, timeout=120)
 
@@ -109,6 +109,9 @@ class Runners:
         self.d = Daemon(pools=pool(image, max_runners))
 
     def __enter__(self):
+        # Ready when every process answers and the engine is connected.
+        harness.wait_for(lambda: self.d.api_health()[0].status == 200, 20,
+                         "/api/v1/health to be healthy")
         return self.d
 
     def __exit__(self, etype, value, tb):
@@ -157,7 +160,7 @@ def test_ten_runners_register_take_jobs_and_go():
     with Runners() as d:
         r = post_runners(d, {"scope": "repo", "scope_name": "octo/hello",
                              "count": 10})
-        check(r.status == 201, "POST: %d %s" % (r.status, r.body[:300]))
+        check(r.status == 201, "POST: %d %s" % (r.status, r.body[:300].decode("utf-8", "replace")))
         body = r.json()
         names = [x["runner_id"] for x in body["data"]]
         check(len(names) == 10 and len(set(names)) == 10,
@@ -187,7 +190,7 @@ def test_ten_runners_register_take_jobs_and_go():
         jobs = d.double.control("GET", "jobs")
         check(all(j["status"] == "completed" for j in jobs),
               "jobs %r" % jobs)
-        takers = [j["runner"] for j in jobs]
+        takers = [j["runner_name"] for j in jobs]
         check(sorted(takers) == sorted(names),
               "each runner took one job: %r" % takers)
         rns = api_runners(d)
@@ -200,7 +203,7 @@ def test_ten_runners_register_take_jobs_and_go():
 def test_killed_container_is_seen_within_a_second():
     with Runners() as d:
         r = post_runners(d, {"scope": "repo", "scope_name": "octo/hello"})
-        check(r.status == 201, "POST: %d %s" % (r.status, r.body[:300]))
+        check(r.status == 201, "POST: %d %s" % (r.status, r.body[:300].decode("utf-8", "replace")))
         name = r.json()["data"][0]["runner_id"]
         cid = wait_for(lambda: managed_containers().get(name), 20,
                        "the container")
@@ -224,19 +227,20 @@ def test_killed_container_is_seen_within_a_second():
 def test_delete_logs_and_foreign_containers():
     foreign = "ephemerd-it-foreign"
     docker("rm", "-f", foreign, check_rc=False)
-    docker("run", "-d", "--name", foreign, "busybox:latest", "sleep", "300")
+    docker("run", "-d", "--name", foreign, "busybox:latest",
+           "/bin/busybox", "sleep", "300")
     try:
         with Runners() as d:
             r = post_runners(d, {"scope": "repo", "scope_name": "octo/hello",
                                  "runner_name": "it-delete-me"})
-            check(r.status == 201, "POST: %d %s" % (r.status, r.body[:300]))
+            check(r.status == 201, "POST: %d %s" % (r.status, r.body[:300].decode("utf-8", "replace")))
             wait_for(lambda: managed_containers().get("it-delete-me"), 20,
                      "the container")
             wait_for(lambda: double_runners(d).get("it-delete-me", {})
                      .get("online"), 20, "the runner online")
 
             r = d.get("/api/v1/runners/it-delete-me/logs?tail=50")
-            check(r.status == 200, "logs: %d %s" % (r.status, r.body[:200]))
+            check(r.status == 200, "logs: %d %s" % (r.status, r.body[:200].decode("utf-8", "replace")))
             check(isinstance(r.json()["data"]["logs"], str), "logs text")
 
             r = request("DELETE", d.port, "/api/v1/runners/" + foreign)
@@ -244,9 +248,12 @@ def test_delete_logs_and_foreign_containers():
                   r.status)
             check(foreign in docker("ps", "--format", "{{.Names}}"),
                   "the foreign container was touched")
-            r = request("DELETE", d.port, "/api/v1/runners/it-delete-me")
+            t0 = time.monotonic()
+            r = request("DELETE", d.port, "/api/v1/runners/it-delete-me",
+                        timeout=30)
+            print("     DELETE took %.2fs" % (time.monotonic() - t0))
             check(r.status == 200, "DELETE: %d %s" % (r.status,
-                                                      r.body[:200]))
+                                                      r.body[:200].decode("utf-8", "replace")))
             check("it-delete-me" not in managed_containers(all_states=True),
                   "the container is still there")
             wait_for(lambda: "it-delete-me" not in double_runners(d), 10,
@@ -296,10 +303,10 @@ def test_bad_requests_change_nothing():
 
         r = post_runners(d, {"scope": "repo", "scope_name": "octo/hello",
                              "count": 3})
-        check(r.status == 201, "3 of 3: %d %s" % (r.status, r.body[:200]))
+        check(r.status == 201, "3 of 3: %d %s" % (r.status, r.body[:200].decode("utf-8", "replace")))
         r = post_runners(d, {"scope": "repo", "scope_name": "octo/hello"})
         check(r.status == 409, "over max_runners: %d %s" %
-              (r.status, r.body[:200]))
+              (r.status, r.body[:200].decode("utf-8", "replace")))
         check(len(managed_containers(all_states=True)) == 3,
               "max_runners exceeded")
 
@@ -311,8 +318,8 @@ def test_github_refusal_starts_nothing():
                                           "accessible by integration"})
         r = post_runners(d, {"scope": "repo", "scope_name": "octo/hello"})
         check(r.status >= 400, "POST with GitHub refusing: %d" % r.status)
-        check("not accessible" in r.body, "GitHub's reason not given: %s" %
-              r.body[:300])
+        check("not accessible" in r.body.decode("utf-8", "replace"), "GitHub's reason not given: %s" %
+              r.body[:300].decode("utf-8", "replace"))
         time.sleep(0.5)
         check(not managed_containers(all_states=True),
               "a container was started although GitHub refused")
@@ -322,8 +329,8 @@ def test_missing_image_is_a_clear_error():
     with Runners(image="ephemerd-it-no-such-image:latest") as d:
         r = post_runners(d, {"scope": "repo", "scope_name": "octo/hello"})
         check(r.status >= 400, "POST: %d" % r.status)
-        check("ephemerd-it-no-such-image" in r.body,
-              "the message does not name the image: %s" % r.body[:300])
+        check("ephemerd-it-no-such-image" in r.body.decode("utf-8", "replace"),
+              "the message does not name the image: %s" % r.body[:300].decode("utf-8", "replace"))
         check(not managed_containers(all_states=True),
               "something was left half-created")
         wait_for(lambda: not double_runners(d), 10,
@@ -352,7 +359,7 @@ def test_table_matches_docker_after_engine_restart():
     with Runners() as d:
         r = post_runners(d, {"scope": "repo", "scope_name": "octo/hello",
                              "count": 3})
-        check(r.status == 201, "POST: %d %s" % (r.status, r.body[:300]))
+        check(r.status == 201, "POST: %d %s" % (r.status, r.body[:300].decode("utf-8", "replace")))
         wait_for(lambda: len(managed_containers()) == 3, 30,
                  "3 containers")
         restart_dockerd()
@@ -367,7 +374,7 @@ def test_adoption_after_ephemerd_restart():
     with Runners() as d:
         r = post_runners(d, {"scope": "repo", "scope_name": "octo/hello",
                              "count": 2})
-        check(r.status == 201, "POST: %d %s" % (r.status, r.body[:300]))
+        check(r.status == 201, "POST: %d %s" % (r.status, r.body[:300].decode("utf-8", "replace")))
         names = {x["runner_id"] for x in r.json()["data"]}
         wait_for(lambda: set(managed_containers()) == names, 30,
                  "2 containers")

@@ -21,6 +21,9 @@ say() {
 	echo "$(date -u '+%Y-%m-%d %H:%M:%SZ'): $*"
 }
 
+# As process 1 the shell would ignore SIGTERM; a real runner stops on it.
+trap 'say "stopped by SIGTERM"; exit 143' TERM
+
 die() {
 	say "$*" >&2
 	exit 1

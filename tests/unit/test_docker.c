@@ -90,7 +90,8 @@ test_expand_repo(void **state)
 		{ "https://github.com/{scope_name}",
 		    "https://github.com/octo/hello" },
 		/* Anything else in braces stays as it is. */
-		{ "{\"a\": {x}} {} {runner_name", "{\"a\": {x}} {} {runner_name" },
+		{ "{\"a\": {x}} {} {runner_name",
+		    "{\"a\": {x}} {} {runner_name" },
 		{ "{{pool}}", "{default}" },
 		{ "", "" },
 	};
