@@ -10,7 +10,6 @@ GitHub double before the clock starts), and their ratio.  Run as root
 with the Docker engine up; it leaves no container behind."""
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -52,9 +51,8 @@ def jit_config(d, name):
     r = harness.request(
         "POST", d.double.port,
         "/repos/octo/hello/actions/runners/generate-jitconfig",
-        body=json.dumps({"name": name, "runner_group_id": 1,
-                         "labels": ["self-hosted", "linux"],
-                         "work_folder": "_work"}),
+        body={"name": name, "runner_group_id": 1,
+              "labels": ["self-hosted", "linux"], "work_folder": "_work"},
         headers={"Authorization": "Bearer " + d.token,
                  "User-Agent": "bench", "Content-Type": "application/json"})
     if r.status != 201:

@@ -386,3 +386,55 @@ def test_adoption_after_ephemerd_restart():
         wait_for(lambda: set(live_api_runners(d)) == names, 20,
                  "the running runners adopted")
         check(set(managed_containers()) == names, "containers changed")
+
+
+def test_cleanup_removes_exited_and_stuck_runners():
+    stuck_pool = pool() + """\
+  - name: stuck
+    labels: [self-hosted, stuck]
+    image: %s
+    network: host
+    command: "exec /bin/busybox sleep 300"
+    bootstrap_timeout: 2
+    max_runners: 2
+    env:
+      EPHEMERD_JIT_CONFIG: "{jit_config}"
+""" % RUNNER_IMAGE
+    build_runner_image()
+    remove_managed()
+    d = Daemon(pools=stuck_pool)
+    try:
+        harness.wait_for(lambda: d.api_health()[0].status == 200, 20,
+                         "/api/v1/health to be healthy")
+        r = post_runners(d, {"scope": "repo", "scope_name": "octo/hello",
+                             "labels": ["stuck"]})
+        check(r.status == 201, "stuck POST: %d" % r.status)
+        stuck = r.json()["data"][0]["runner_id"]
+        r = post_runners(d, {"scope": "repo", "scope_name": "octo/hello"})
+        check(r.status == 201, "POST: %d" % r.status)
+        done = r.json()["data"][0]["runner_id"]
+        check(api_runners(d)[stuck]["pool"] == "stuck",
+              "the stuck runner is not in pool stuck")
+
+        d.double.control("POST", "jobs", {"repo": "octo/hello",
+                                          "labels": ["linux"],
+                                          "duration": 0})
+        wait_for(lambda: api_runners(d).get(done, {}).get("status") ==
+                 "exited", 30, "the runner with a job to exit")
+        time.sleep(2.5)     # past the stuck pool's bootstrap_timeout
+        r = request("POST", d.port, "/api/v1/runners/cleanup", body={})
+        check(r.status == 200, "cleanup: %d" % r.status)
+        check(r.json()["data"]["removed"] >= 2, "cleanup removed %r" %
+              r.json()["data"])
+        wait_for(lambda: not managed_containers(all_states=True), 15,
+                 "the stuck container removed")
+        wait_for(lambda: stuck not in api_runners(d) and
+                 done not in api_runners(d), 10,
+                 "both runners gone from the table")
+        wait_for(lambda: stuck not in double_runners(d), 10,
+                 "the stuck runner deregistered")
+    finally:
+        try:
+            d.close()
+        finally:
+            remove_managed()
