@@ -28,6 +28,9 @@
 
 static struct runner	*httpd_runners;
 static size_t		 httpd_nrunners;
+/* The list as JSON, made once per table the docker worker pushes. */
+static struct buf	 httpd_list_json;
+static int		 httpd_list_valid;
 
 /* A request waiting for another process; the client may leave first. */
 struct http_wait {
@@ -36,11 +39,10 @@ struct http_wait {
 };
 
 static void
-http_wait_on_close(struct evhttp_connection *conn, void *arg)
+http_wait_on_close(void *arg)
 {
 	struct http_wait	*hw = arg;
 
-	(void)conn;
 	hw->hw_req = NULL;
 }
 
@@ -50,8 +52,7 @@ http_wait_new(struct evhttp_request *req)
 	struct http_wait	*hw = xcalloc(1, sizeof(*hw));
 
 	hw->hw_req = req;
-	evhttp_connection_set_closecb(evhttp_request_get_connection(req),
-	    http_wait_on_close, hw);
+	httpd_conn_watch(req, http_wait_on_close, hw);
 	return hw;
 }
 
@@ -62,8 +63,7 @@ http_wait_end(struct http_wait *hw)
 	struct evhttp_request	*req = hw->hw_req;
 
 	if (req != NULL)
-		evhttp_connection_set_closecb(
-		    evhttp_request_get_connection(req), NULL, NULL);
+		httpd_conn_watch(req, NULL, NULL);
 	return req;
 }
 
@@ -85,6 +85,7 @@ httpd_runners_on_table(struct ipc_channel *ch, struct ipc_msg *msg,
 	runner_table_free(httpd_runners, httpd_nrunners);
 	httpd_runners = rns;
 	httpd_nrunners = n;
+	httpd_list_valid = 0;
 	return 0;
 }
 
@@ -94,6 +95,8 @@ httpd_runners_free(void)
 	runner_table_free(httpd_runners, httpd_nrunners);
 	httpd_runners = NULL;
 	httpd_nrunners = 0;
+	buf_free(&httpd_list_json);
+	httpd_list_valid = 0;
 }
 
 static const struct runner *
@@ -108,23 +111,26 @@ httpd_find_runner(const char *name)
 }
 
 void
-httpd_runners_list(struct evhttp_request *req)
+httpd_runners_list(struct evhttp_request *req, const char *param)
 {
 	struct json_writer	 jw;
-	struct buf		 data;
 	char			 msg[64];
 	size_t			 i;
 
-	buf_init(&data);
-	jw_init(&jw, &data);
-	jw_array_begin(&jw);
-	for (i = 0; i < httpd_nrunners; i++)
-		runner_write_json(&httpd_runners[i], &jw);
-	jw_array_end(&jw);
+	(void)param;
+	if (!httpd_list_valid) {
+		buf_reset(&httpd_list_json);
+		jw_init(&jw, &httpd_list_json);
+		jw_array_begin(&jw);
+		for (i = 0; i < httpd_nrunners; i++)
+			runner_write_json(&httpd_runners[i], &jw);
+		jw_array_end(&jw);
+		httpd_list_valid = 1;
+	}
 	snprintf(msg, sizeof(msg), "%zu runner%s", httpd_nrunners,
 	    httpd_nrunners == 1 ? "" : "s");
-	httpd_send_envelope(req, HTTP_OK, "success", buf_cstr(&data), msg);
-	buf_free(&data);
+	httpd_send_envelope(req, HTTP_OK, "success",
+	    buf_cstr(&httpd_list_json), msg);
 }
 
 static void
@@ -518,7 +524,7 @@ httpd_body(struct evhttp_request *req, const char **body, size_t *len,
 }
 
 void
-httpd_runners_create(struct evhttp_request *req)
+httpd_runners_create(struct evhttp_request *req, const char *param)
 {
 	struct create_request	 cr;
 	struct ipc_channel	*poller = child.cs_peers[ROLE_POLLER];
@@ -527,6 +533,7 @@ httpd_runners_create(struct evhttp_request *req)
 	size_t			 len;
 	char			 err[256];
 
+	(void)param;
 	if (httpd_body(req, &body, &len, err, sizeof(err)) == -1) {
 		httpd_send_envelope(req, 415, "error", NULL, err);
 		return;
@@ -734,13 +741,108 @@ cleanup_on_reply(struct ipc_channel *ch, struct ipc_msg *msg, void *arg)
 }
 
 void
-httpd_runners_cleanup(struct evhttp_request *req)
+httpd_runners_cleanup(struct evhttp_request *req, const char *param)
 {
 	struct buf	 payload;
 
+	(void)param;
 	buf_init(&payload);
 	httpd_ask(req, child.cs_peers[ROLE_DOCKER], MSG_RUNNER_CLEANUP,
 	    &payload, DOCKER_TIMEOUT_MS, cleanup_on_reply, NULL);
 	log_info(LC_REQUEST, "clean up runners");
 	buf_free(&payload);
+}
+
+/*
+ * GitHub's view of ephemerd's runners, as the poller last told the docker
+ * worker (it lands in the runner table): registration id and state.
+ */
+void
+httpd_runners_github_status(struct evhttp_request *req, const char *param)
+{
+	const struct runner	*rn;
+	struct json_writer	 jw;
+	struct buf		 data;
+	size_t			 i, n = 0;
+	char			 msg[64];
+
+	(void)param;
+	buf_init(&data);
+	jw_init(&jw, &data);
+	jw_array_begin(&jw);
+	for (i = 0; i < httpd_nrunners; i++) {
+		rn = &httpd_runners[i];
+		if (rn->rn_github_id == 0)
+			continue;
+		n++;
+		jw_object_begin(&jw);
+		jw_kv_str(&jw, "runner_id", rn->rn_name);
+		jw_key(&jw, "github_runner_id");
+		jw_uint(&jw, rn->rn_github_id);
+		jw_kv_str(&jw, "status", rn->rn_status == RUNNER_BUSY ? "busy" :
+		    rn->rn_status == RUNNER_IDLE ? "online" : "offline");
+		jw_kv_bool(&jw, "busy", rn->rn_status == RUNNER_BUSY);
+		jw_kv_str(&jw, "job", rn->rn_job);
+		jw_object_end(&jw);
+	}
+	jw_array_end(&jw);
+	snprintf(msg, sizeof(msg), "%zu runner%s registered on GitHub", n,
+	    n == 1 ? "" : "s");
+	httpd_send_envelope(req, HTTP_OK, "success", buf_cstr(&data), msg);
+	buf_free(&data);
+}
+
+/*
+ * Deleting offline registrations needs the poller, which has no message
+ * for it yet: the query is checked, then the answer says so.
+ */
+void
+httpd_runners_cleanup_github(struct evhttp_request *req, const char *param)
+{
+	struct evkeyvalq	 query;
+	const char		*q, *dry;
+
+	(void)param;
+	memset(&query, 0, sizeof(query));
+	q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+	if (q != NULL && evhttp_parse_query_str(q, &query) == -1) {
+		httpd_send_envelope(req, HTTP_BADREQUEST, "error", NULL,
+		    "malformed query string");
+		return;
+	}
+	dry = evhttp_find_header(&query, "dry_run");
+	if (dry != NULL && parse_bool(dry) == -1) {
+		evhttp_clear_headers(&query);
+		httpd_send_envelope(req, HTTP_BADREQUEST, "error", NULL,
+		    "'dry_run' must be true or false");
+		return;
+	}
+	evhttp_clear_headers(&query);
+	httpd_send_envelope(req, 501, "error", NULL, "cleaning up GitHub "
+	    "runners on request is not available in this version; the "
+	    "poller does it every purge_interval when cleanup_github is on");
+}
+
+/* Every configured pool appears, with zeros, so that graphs start. */
+void
+httpd_runners_metrics(struct buf *out)
+{
+	const struct config	*conf = &child.cs_config;
+	size_t			 p, i;
+	int			 s;
+	unsigned int		 n;
+
+	for (p = 0; p < conf->c_npools; p++)
+		for (s = 0; s < RUNNER_STATUS_COUNT; s++) {
+			n = 0;
+			for (i = 0; i < httpd_nrunners; i++)
+				if (httpd_runners[i].rn_status ==
+				    (enum runner_status)s &&
+				    strcmp(httpd_runners[i].rn_pool,
+				    conf->c_pools[p].pl_name) == 0)
+					n++;
+			buf_printf(out, "ephemerd_runners{pool=\"%s\","
+			    "state=\"%s\"} %u\n", conf->c_pools[p].pl_name,
+			    runner_status_name((enum runner_status)s), n);
+		}
 }

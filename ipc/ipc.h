@@ -58,6 +58,8 @@ enum ipc_type {
 	MSG_RUNNER_TABLE,	/* docker -> httpd, poller: every runner */
 	MSG_RUNNER_GONE,	/* docker -> poller: deregister this one */
 	MSG_RUNNER_GITHUB,	/* poller -> docker: GitHub's view of runners */
+	MSG_METRICS_REQ,	/* httpd -> any: your metric samples */
+	MSG_METRICS_REPLY,	/* blob: Prometheus text sample lines */
 	MSG_TYPE_MAX
 };
 
@@ -83,6 +85,9 @@ enum ipc_type {
  * RUNNER_GONE		one runner, with its exit code (event)
  * RUNNER_GITHUB	u32 n, then n times { str runner_name, u64 github_id,
  *			u8 online, u8 busy, str job } (event)
+ * METRICS_REQ		(empty)
+ * METRICS_REPLY	blob: sample lines "name{label="v",...} value\n" of
+ *			the families httpd declares (httpd_metrics.c)
  */
 
 /* The processes, as they name each other in MSG_PEER_FD and in logs. */

@@ -72,12 +72,15 @@ static void	 supervisor_stop_next(void);
 static void	 supervisor_child_died(struct child_proc *, int);
 static int	 supervisor_on_log(struct ipc_channel *, struct ipc_msg *,
 		    void *);
+static int	 supervisor_on_metrics_req(struct ipc_channel *,
+		    struct ipc_msg *, void *);
 static int	 supervisor_on_status_req(struct ipc_channel *,
 		    struct ipc_msg *, void *);
 
 static const struct ipc_dispatch supervisor_httpd_table[] = {
 	{ MSG_LOG,		supervisor_on_log },
 	{ MSG_STATUS_REQ,	supervisor_on_status_req },
+	{ MSG_METRICS_REQ,	supervisor_on_metrics_req },
 	{ MSG_CONFIG_ACK,	NULL },
 	{ MSG_STATUS_REPLY,	NULL },
 	{ MSG_NONE,		NULL }
@@ -179,6 +182,31 @@ supervisor_on_status_req(struct ipc_channel *ch, struct ipc_msg *msg,
 	return 0;
 }
 
+/* httpd's /metrics: how often each child was restarted. */
+static int
+supervisor_on_metrics_req(struct ipc_channel *ch, struct ipc_msg *msg,
+    void *arg)
+{
+	struct buf	 text, payload;
+	int		 i;
+
+	(void)arg;
+	if (msg->m_hdr.ih_len != 0)
+		return -1;
+
+	buf_init(&text);
+	for (i = ROLE_HTTPD; i < ROLE_COUNT; i++)
+		buf_printf(&text, "ephemerd_child_restarts_total"
+		    "{process=\"%s\"} %u\n", child_name(&sv.sv_children[i]),
+		    sv.sv_children[i].cp_restarts);
+	buf_init(&payload);
+	ipc_put_blob(&payload, text.b_data, text.b_len);
+	ipc_reply(ch, msg, MSG_METRICS_REPLY, payload.b_data, payload.b_len);
+	buf_free(&payload);
+	buf_free(&text);
+	return 0;
+}
+
 /* A child that breaks the protocol is not trusted to go on. */
 static void
 supervisor_on_child_close(struct ipc_channel *ch, const char *why,
@@ -190,16 +218,17 @@ supervisor_on_child_close(struct ipc_channel *ch, const char *why,
 	if (cp->cp_chan != ch)
 		return;
 	cp->cp_chan = NULL;
-	ipc_channel_free(ch);
-	if (cp->cp_pid == 0 || sv.sv_stopping)
-		return;
-	if (waitpid(cp->cp_pid, &status, WNOHANG) == cp->cp_pid) {
-		supervisor_child_died(cp, status);
-		return;
+	if (cp->cp_pid != 0 && !sv.sv_stopping) {
+		if (waitpid(cp->cp_pid, &status, WNOHANG) == cp->cp_pid)
+			supervisor_child_died(cp, status);
+		else {
+			log_warnx(LC_MONITOR, "channel to %s (pid %d) closed: "
+			    "%s; killing it", child_name(cp), (int)cp->cp_pid,
+			    why);
+			kill(cp->cp_pid, SIGKILL);
+		}
 	}
-	log_warnx(LC_MONITOR, "channel to %s (pid %d) closed: %s; "
-	    "killing it", child_name(cp), (int)cp->cp_pid, why);
-	kill(cp->cp_pid, SIGKILL);
+	ipc_channel_free(ch);
 }
 
 static void

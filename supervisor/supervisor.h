@@ -47,6 +47,11 @@ struct child_ops {
 	void	(*co_peer_changed)(enum ipc_role, struct ipc_channel *);
 	/* Stops the child's work before the loop ends. */
 	void	(*co_shutdown)(void);
+	/*
+	 * Appends the child's metric samples, Prometheus text lines, for
+	 * MSG_METRICS_REQ; NULL answers with none.
+	 */
+	void	(*co_metrics)(struct buf *);
 };
 
 struct child_state {
