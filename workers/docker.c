@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "counters.h"
 #include "docker.h"
 #include "docker_api.h"
 #include "docker_runners.h"
@@ -124,6 +125,7 @@ static unsigned int		 backoff_ms = BACKOFF_MIN_MS;
 static uint64_t			 list_sent_ms;
 static int			 stopping;
 static char			 hostname[256];
+static struct counter_set	 created_total, destroyed_total, exits_total;
 
 static void	 engine_connect(void);
 static void	 engine_trouble(const char *);
@@ -312,7 +314,10 @@ static void
 runner_send_gone(const struct runner *rn)
 {
 	struct buf	 b;
+	char		 labels[128];
 
+	snprintf(labels, sizeof(labels), "pool=\"%s\"", rn->rn_pool);
+	counter_add(&destroyed_total, labels, 1);
 	buf_init(&b);
 	runner_encode(rn, &b);
 	peer_send(ROLE_POLLER, MSG_RUNNER_GONE, &b);
@@ -424,6 +429,7 @@ start_on_started(const struct docker_result *dr, void *arg)
 {
 	struct runner_start	*rs = arg;
 	struct managed_runner	*mr = rs->rs_mr;
+	char			 labels[128];
 
 	if (stopping) {
 		start_free(rs);
@@ -433,6 +439,9 @@ start_on_started(const struct docker_result *dr, void *arg)
 		log_emit(LOG_INFO, LC_SUCCESS, "runner %s started in pool %s "
 		    "(container %.12s)", rs->rs_sr.sr_name, rs->rs_sr.sr_pool,
 		    mr->mr_rn.rn_container_id);
+		snprintf(labels, sizeof(labels), "pool=\"%s\"",
+		    rs->rs_sr.sr_pool);
+		counter_add(&created_total, labels, 1);
 		start_reply(rs, 1, mr->mr_rn.rn_container_id);
 		start_free(rs);
 		return;
@@ -695,11 +704,15 @@ exit_on_logs(const struct docker_result *dr, void *arg)
 static void
 runner_exit(struct managed_runner *mr, int code)
 {
+	char	 labels[32];
+
 	if (mr->mr_busy || mr->mr_rn.rn_status == RUNNER_EXITED ||
 	    mr->mr_rn.rn_status == RUNNER_REMOVING)
 		return;
 	mr->mr_busy = 1;
 	mr->mr_rn.rn_exit_code = code;
+	snprintf(labels, sizeof(labels), "code=\"%d\"", code);
+	counter_add(&exits_total, labels, 1);
 	mr_hold(mr);
 	if (docker_container_logs(&engine, mr->mr_rn.rn_container_id,
 	    EXIT_LOG_LINES, exit_on_logs, mr) == -1)
@@ -1567,6 +1580,15 @@ docker_peer_changed(enum ipc_role role, struct ipc_channel *ch)
 }
 
 static void
+docker_metrics(struct buf *out)
+{
+	counter_write(&created_total, "ephemerd_runners_created_total", out);
+	counter_write(&destroyed_total, "ephemerd_runners_destroyed_total",
+	    out);
+	counter_write(&exits_total, "ephemerd_container_exits_total", out);
+}
+
+static void
 docker_status(struct json_writer *jw)
 {
 	jw_kv_int(jw, "runners", (int64_t)table_count());
@@ -1636,6 +1658,9 @@ docker_shutdown(void)
 	/* Callbacks of cancelled calls only free what they hold. */
 	stopping = 1;
 	docker_engine_free(&engine);
+	counter_set_free(&created_total);
+	counter_set_free(&destroyed_total);
+	counter_set_free(&exits_total);
 	while ((mr = TAILQ_FIRST(&runners)) != NULL) {
 		TAILQ_REMOVE(&runners, mr, mr_entry);
 		mr_free(mr);
@@ -1671,6 +1696,7 @@ const struct child_ops docker_ops = {
 	},
 	.co_configure = docker_configure,
 	.co_status = docker_status,
+	.co_metrics = docker_metrics,
 	.co_peer_changed = docker_peer_changed,
 	.co_shutdown = docker_shutdown,
 };

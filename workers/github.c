@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "counters.h"
 #include "github.h"
 #include "json.h"
 #include "poller.h"
@@ -509,6 +510,105 @@ github_free(struct github *gh)
 	free(gh);
 }
 
+/* Every answer is counted, by endpoint and status, for /metrics. */
+static struct counter_set	 github_requests;
+static int64_t			 github_remaining = -1;
+
+struct github_call {
+	http_done_fn	 gc_done;
+	void		*gc_arg;
+	char		 gc_endpoint[GITHUB_ENDPOINT_MAX];
+};
+
+/* A segment that is a name or a number of the caller's becomes {name}. */
+static const char *
+github_segment_name(const char *prev, const char *seg, size_t len,
+    int index)
+{
+	size_t	 i;
+
+	if (index == 1 && strcmp(prev, "repos") == 0)
+		return "{owner}";
+	if (index == 2 && strcmp(prev, "repos") == 0)
+		return "{repo}";
+	if (index == 1 && strcmp(prev, "orgs") == 0)
+		return "{org}";
+	for (i = 0; i < len; i++)
+		if (seg[i] < '0' || seg[i] > '9')
+			return NULL;
+	return len > 0 ? "{id}" : NULL;
+}
+
+void
+github_endpoint_template(const char *api_url, const char *url, char *out,
+    size_t outlen)
+{
+	const char	*p = url, *end, *name;
+	char		 first[16] = "";
+	size_t		 len, n = 0, i;
+	int		 index = 0;
+
+	if (strncmp(url, api_url, strlen(api_url)) == 0)
+		p = url + strlen(api_url);
+	out[0] = '\0';
+	while (*p == '/' && n + 1 < outlen) {
+		p++;
+		end = p + strcspn(p, "/?#");
+		len = (size_t)(end - p);
+		name = github_segment_name(first, p, len, index);
+
+		if (index == 0)
+			snprintf(first, sizeof(first), "%.*s", (int)len, p);
+		n += snprintf(out + n, outlen - n, "/");
+		for (i = 0; name == NULL && i < len && n + 1 < outlen; i++)
+			out[n++] = isalnum((unsigned char)p[i]) || p[i] == '-' ||
+			    p[i] == '_' || p[i] == '.' ? p[i] : '_';
+		out[n < outlen ? n : outlen - 1] = '\0';
+		if (name != NULL && n + 1 < outlen)
+			n += snprintf(out + n, outlen - n, "%s", name);
+		if (n >= outlen)
+			n = outlen - 1;
+		p = end;
+		index++;
+	}
+}
+
+static void
+github_on_done(struct http_response *res, void *arg)
+{
+	struct github_call	*gc = arg;
+	char			 labels[GITHUB_ENDPOINT_MAX + 32], *rem;
+	const char		*why;
+	uint64_t		 v;
+
+	snprintf(labels, sizeof(labels), "endpoint=\"%s\",code=\"%ld\"",
+	    gc->gc_endpoint, res->hr_status);
+	counter_add(&github_requests, labels, 1);
+	if ((rem = http_header_get(res, "x-ratelimit-remaining")) != NULL &&
+	    parse_u64(rem, 0, INT64_MAX, &v, &why) == 0)
+		github_remaining = (int64_t)v;
+	free(rem);
+
+	gc->gc_done(res, gc->gc_arg);
+	free(gc);
+}
+
+void
+github_metrics(struct buf *out)
+{
+	counter_write(&github_requests, "ephemerd_github_requests_total",
+	    out);
+	if (github_remaining >= 0)
+		buf_printf(out, "ephemerd_github_rate_limit_remaining %lld\n",
+		    (long long)github_remaining);
+}
+
+void
+github_metrics_free(void)
+{
+	counter_set_free(&github_requests);
+}
+
 long
 github_request(struct github *gh, const char *method, const char *url,
     const char *body, const char *etag, long timeout_ms, http_done_fn done,
@@ -516,6 +616,7 @@ github_request(struct github *gh, const char *method, const char *url,
 {
 	const struct config	*conf = gh->gh_conf;
 	struct http_request	 rq;
+	struct github_call	*gc;
 	char			*h[7];
 	long			 id;
 	int			 i, n = 0;
@@ -540,7 +641,14 @@ github_request(struct github *gh, const char *method, const char *url,
 	rq.hq_timeout_ms = timeout_ms > 0 ? timeout_ms : GITHUB_TIMEOUT_MS;
 	rq.hq_ca_file = conf->c_ca_file != NULL && conf->c_ca_file[0] != '\0' ?
 	    conf->c_ca_file : NULL;
-	id = http_request_start(gh->gh_http, &rq, done, arg);
+	gc = xcalloc(1, sizeof(*gc));
+	gc->gc_done = done;
+	gc->gc_arg = arg;
+	github_endpoint_template(conf->c_api_url, url, gc->gc_endpoint,
+	    sizeof(gc->gc_endpoint));
+	if ((id = http_request_start(gh->gh_http, &rq, github_on_done,
+	    gc)) == -1)
+		free(gc);
 
 	for (i = 0; i < n; i++)
 		freezero_str(h[i]);

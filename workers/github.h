@@ -100,6 +100,18 @@ char	*github_error_text(const struct http_response *);
  */
 struct github;
 
+#define GITHUB_ENDPOINT_MAX	128
+
+/*
+ * The endpoint of a URL as a template for metrics:
+ * "/repos/{owner}/{repo}/actions/runners/{id}", never the names of users.
+ */
+void	 github_endpoint_template(const char *, const char *, char *,
+	    size_t);
+/* Appends the request counters and the rate-limit gauge. */
+void	 github_metrics(struct buf *);
+void	 github_metrics_free(void);
+
 struct github *github_new(struct http_client *, const struct config *);
 void	 github_free(struct github *);
 /*

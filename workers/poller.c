@@ -189,6 +189,7 @@ poller_shutdown(void)
 		github_free(poller_github);
 		poller_github = NULL;
 	}
+	github_metrics_free();
 }
 
 static const struct ipc_dispatch poller_httpd_table[] = {
@@ -214,4 +215,5 @@ const struct child_ops poller_ops = {
 	.co_status = poller_runners_status,
 	.co_peer_changed = poller_peer_changed,
 	.co_shutdown = poller_shutdown,
+	.co_metrics = github_metrics,
 };

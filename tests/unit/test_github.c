@@ -471,6 +471,45 @@ test_scope_url(void **state)
 	free(u);
 }
 
+/* Metrics name endpoints by template, never by user or number. */
+static void
+test_endpoint_template(void **state)
+{
+	static const struct {
+		const char	*url, *want;
+	} cases[] = {
+		{ "https://api.github.com/repos/octo/hello/actions/runners/42",
+		  "/repos/{owner}/{repo}/actions/runners/{id}" },
+		{ "https://api.github.com/orgs/acme/actions/runner-groups?x=1",
+		  "/orgs/{org}/actions/runner-groups" },
+		{ "https://api.github.com/rate_limit", "/rate_limit" },
+		{ "https://api.github.com/repos/o/r/actions/runners"
+		  "/registration-token",
+		  "/repos/{owner}/{repo}/actions/runners/registration-token" },
+		{ "https://api.github.com/weird/na\"me", "/weird/na_me" },
+	};
+	char	 out[GITHUB_ENDPOINT_MAX];
+	size_t	 i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		github_endpoint_template("https://api.github.com",
+		    cases[i].url, out, sizeof(out));
+		assert_string_equal(out, cases[i].want);
+	}
+	github_endpoint_template("https://ghe.example/api/v3",
+	    "https://ghe.example/api/v3/repos/a/b/actions/runners", out,
+	    sizeof(out));
+	assert_string_equal(out, "/repos/{owner}/{repo}/actions/runners");
+	github_endpoint_template("https://api.github.com",
+	    "https://api.github.com/repos/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa/"
+	    "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb/"
+	    "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"
+	    "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccc/dd",
+	    out, 40);
+	assert_true(strlen(out) < 40);
+}
+
 int
 main(void)
 {
@@ -487,6 +526,7 @@ main(void)
 		cmocka_unit_test(test_link_next),
 		cmocka_unit_test(test_error_text),
 		cmocka_unit_test(test_scope_url),
+		cmocka_unit_test(test_endpoint_template),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
