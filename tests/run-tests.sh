@@ -29,7 +29,8 @@ PATTERN=
 PACKAGES="build-essential autoconf automake libtool pkg-config libevent-dev
 libcurl4-openssl-dev libyaml-dev libjsmn-dev libssl-dev libcmocka-dev clang
 libclang-rt-14-dev busybox-static nginx python3 iproute2 procps psmisc curl
-ca-certificates util-linux tar openssl chromium wrk"
+ca-certificates util-linux tar openssl chromium wrk mandoc rsyslog
+logrotate debootstrap docker-compose systemd"
 
 # Python must not leave __pycache__ in directories that make dist ships.
 export PYTHONDONTWRITEBYTECODE=1

@@ -99,8 +99,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	buf_init(&chunked);
 	split_lines(data, size, size > 0 ? size : 1, &whole);
 	split_lines(data, size, step, &chunked);
-	if (whole.b_len != chunked.b_len ||
-	    memcmp(whole.b_data, chunked.b_data, whole.b_len) != 0)
+	if (whole.b_len != chunked.b_len || (whole.b_len > 0 &&
+	    memcmp(whole.b_data, chunked.b_data, whole.b_len) != 0))
 		abort();
 
 	/* Demultiplexing: any chunking, the same bytes and verdict. */
@@ -109,7 +109,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	rw = demux(data, size, size > 0 ? size : 1, &dwhole);
 	rc = demux(data, size, step, &dchunked);
 	if (rw != rc || dwhole.b_len != dchunked.b_len ||
-	    memcmp(dwhole.b_data, dchunked.b_data, dwhole.b_len) != 0 ||
+	    (dwhole.b_len > 0 &&
+	    memcmp(dwhole.b_data, dchunked.b_data, dwhole.b_len) != 0) ||
 	    dwhole.b_len > size)
 		abort();
 	buf_reset(&dwhole);
