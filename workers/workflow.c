@@ -100,7 +100,7 @@ wf_string(struct wf_parser *p, yaml_node_t *node, const char *what,
 		why = node->type == YAML_MAPPING_NODE ?
 		    "must be a string, not a mapping" :
 		    "must be a string, not a sequence";
-	else if (wf_is_null(node))
+	else if (wf_is_null(node) || node->data.scalar.length == 0)
 		why = "must not be empty";
 	else if (memchr(node->data.scalar.value, '\0',
 	    node->data.scalar.length) != NULL)
@@ -381,6 +381,49 @@ wf_syntax_error(struct wf_parser *p, yaml_parser_t *yp)
 	return -1;
 }
 
+/*
+ * libyaml's scanner takes time quadratic in the nesting of flow
+ * collections ("[[[[..."), so that 1 MiB of brackets would hold the
+ * poller for many minutes.  A first pass over the events stops at a
+ * depth no real workflow reaches, before the nesting can grow.
+ */
+static int
+wf_check_depth(struct wf_parser *p, const char *text, size_t len)
+{
+	yaml_parser_t	 yp;
+	yaml_event_t	 ev;
+	int		 depth = 0, rc = 0, done = 0;
+
+	if (!yaml_parser_initialize(&yp))
+		fatalx("libyaml: out of memory");
+	yaml_parser_set_input_string(&yp, (const unsigned char *)text, len);
+	while (!done && rc == 0) {
+		if (!yaml_parser_parse(&yp, &ev)) {
+			rc = wf_syntax_error(p, &yp);
+			break;
+		}
+		if (ev.type == YAML_SEQUENCE_START_EVENT ||
+		    ev.type == YAML_MAPPING_START_EVENT)
+			depth++;
+		else if (ev.type == YAML_SEQUENCE_END_EVENT ||
+		    ev.type == YAML_MAPPING_END_EVENT)
+			depth--;
+		else if (ev.type == YAML_DOCUMENT_END_EVENT ||
+		    ev.type == YAML_STREAM_END_EVENT)
+			done = 1;
+		if (depth > WORKFLOW_MAX_DEPTH) {
+			snprintf(p->wp_err, p->wp_errlen, "%s:%lu: nested "
+			    "deeper than %d levels", p->wp_name,
+			    (unsigned long)ev.start_mark.line + 1,
+			    WORKFLOW_MAX_DEPTH);
+			rc = -1;
+		}
+		yaml_event_delete(&ev);
+	}
+	yaml_parser_delete(&yp);
+	return rc;
+}
+
 /* Loads the first document; GitHub reads no other. */
 static int
 wf_load(struct wf_parser *p, const char *text, size_t len,
@@ -419,7 +462,8 @@ workflow_parse(struct workflow *wf, const char *name, const char *text,
 		    WORKFLOW_MAX_TEXT);
 		return -1;
 	}
-	if (wf_load(&p, text, len, &doc) == -1)
+	if (wf_check_depth(&p, text, len) == -1 ||
+	    wf_load(&p, text, len, &doc) == -1)
 		return -1;
 
 	if ((root = yaml_document_get_root_node(&doc)) == NULL) {

@@ -19,6 +19,7 @@
 #define WORKFLOW_MAX_JOBS	1000
 #define WORKFLOW_MAX_LABELS	100		/* per job, as GitHub */
 #define WORKFLOW_MAX_LABEL	255		/* bytes of one label */
+#define WORKFLOW_MAX_DEPTH	64		/* nested collections */
 /* Nodes looked at in one file; aliases cannot make more work than this. */
 #define WORKFLOW_MAX_VISITS	200000
 

@@ -226,6 +226,8 @@ test_errors(void **state)
 	expect_error("jobs: {}\n", "t.yml:1: 'jobs' is empty");
 	expect_error("jobs:\n  a:\n    runs-on:\n", "t.yml:3: a runs-on label "
 	    "must not be empty");
+	expect_error("jobs:\n  a:\n    runs-on: [x, '']\n", "t.yml:3: a "
+	    "runs-on label must not be empty");
 	expect_error("jobs:\n  a:\n    runs-on: []\n", "t.yml:3: job 'a': "
 	    "runs-on must not be an empty list");
 	expect_error("jobs:\n  a:\n    runs-on: {}\n", "t.yml:3: job 'a': "
@@ -294,6 +296,22 @@ test_limits(void **state)
 	buf_add_str(&b, "  extra: {runs-on: self-hosted}\n");
 	assert_int_equal(parse_str(&wf, buf_cstr(&b), err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "t.yml:2: more than 1000 jobs"));
+
+	/* Nesting: 50 levels pass, 1 MiB of brackets stops at level 65. */
+	buf_reset(&b);
+	buf_add_str(&b, "jobs: {a: {runs-on: x}}\nx: ");
+	for (i = 0; i < 50; i++)
+		buf_add_char(&b, '[');
+	for (i = 0; i < 50; i++)
+		buf_add_char(&b, ']');
+	assert_int_equal(parse_str(&wf, buf_cstr(&b), err, sizeof(err)), 0);
+	workflow_free(&wf);
+	buf_reset(&b);
+	buf_add_str(&b, "jobs: {a: {runs-on: x}}\nx: ");
+	while (b.b_len < WORKFLOW_MAX_TEXT)
+		buf_add_char(&b, '[');
+	assert_int_equal(parse_str(&wf, buf_cstr(&b), err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "t.yml:2: nested deeper than 64 levels"));
 
 	/* Text over 1 MiB is refused before libyaml sees it. */
 	buf_reset(&b);
