@@ -284,6 +284,7 @@ static const struct httpd_handlers {
 	    NULL },
 	[ROUTE_RUNNER] = { httpd_runners_show, NULL, httpd_runners_delete },
 	[ROUTE_RUNNER_LOGS] = { httpd_runners_logs, NULL, NULL },
+	[ROUTE_WEBHOOK] = { NULL, httpd_webhook_receive, NULL },
 	[ROUTE_METRICS] = { httpd_metrics_serve, NULL, NULL },
 	[ROUTE_OPENAPI] = { httpd_docs_openapi, NULL, NULL },
 	[ROUTE_DOCS] = { httpd_docs_swagger, NULL, NULL },
@@ -709,6 +710,8 @@ static const struct ipc_dispatch httpd_poller_table[] = {
 	{ MSG_HEALTH_REPLY,		NULL },
 	{ MSG_RUNNER_CREATE_REPLY,	NULL },
 	{ MSG_METRICS_REPLY,		NULL },
+	{ MSG_WEBHOOK_REPLY,		NULL },
+	{ MSG_GITHUB_CLEANUP_REPLY,	NULL },
 	{ MSG_NONE,			NULL }
 };
 

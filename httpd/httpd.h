@@ -90,4 +90,7 @@ void	 httpd_runners_github_status(struct evhttp_request *, const char *);
 /* Counts of the runner table by pool and state, as metric lines. */
 void	 httpd_runners_metrics(struct buf *);
 
+/* httpd_webhook.c */
+void	 httpd_webhook_receive(struct evhttp_request *, const char *);
+
 #endif

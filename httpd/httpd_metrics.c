@@ -50,7 +50,7 @@ static const struct metric_family families[] = {
 	{ "ephemerd_github_rate_limit_remaining", "gauge",
 	    "GitHub's X-RateLimit-Remaining as last seen.", ROLE_POLLER },
 	{ "ephemerd_webhook_deliveries_total", "counter",
-	    "Webhook deliveries by result.", ROLE_HTTPD },
+	    "Webhook deliveries by result.", ROLE_POLLER },
 };
 
 /* Requests by route (ROUTE_COUNT for none) and status. */
@@ -161,10 +161,6 @@ metrics_own_http(struct buf *out)
 static void
 metrics_own(struct buf *out, const struct metrics_query *mq)
 {
-	static const char *const results[] = {
-		"accepted", "bad_signature", "ignored"
-	};
-	size_t	 i;
 	int	 role;
 
 	for (role = 0; role < ROLE_COUNT; role++)
@@ -175,10 +171,6 @@ metrics_own(struct buf *out, const struct metrics_query *mq)
 	buf_printf(out, "ephemerd_http_connections %u\n",
 	    httpd_conn_count());
 	httpd_runners_metrics(out);
-	/* The webhook endpoint is not served yet; the series exist. */
-	for (i = 0; i < nitems(results); i++)
-		buf_printf(out, "ephemerd_webhook_deliveries_total{result="
-		    "\"%s\"} 0\n", results[i]);
 }
 
 static void

@@ -31,6 +31,8 @@ const struct httpd_route httpd_routes[ROUTE_COUNT] = {
 	{ ROUTE_RUNNER, "/api/v1/runners/{id}", RM_GET | RM_DELETE,
 	    RF_AUTH, 1 },
 	{ ROUTE_RUNNER_LOGS, "/api/v1/runners/{id}/logs", RM_GET, RF_AUTH, 1 },
+	/* Signed by GitHub: no bearer token, which GitHub cannot send. */
+	{ ROUTE_WEBHOOK, "/api/v1/webhook", RM_POST, 0, 1 },
 	{ ROUTE_METRICS, "/metrics", RM_GET, 0, 1 },
 	{ ROUTE_OPENAPI, "/openapi.json", RM_GET, 0, 1 },
 	{ ROUTE_DOCS, "/docs", RM_GET, 0, 1 },

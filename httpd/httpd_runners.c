@@ -486,7 +486,8 @@ httpd_ask(struct evhttp_request *req, struct ipc_channel *ch, uint16_t type,
 
 	if (ch == NULL) {
 		httpd_send_envelope(req, 503, "error", NULL, type ==
-		    MSG_RUNNER_CREATE ? "the poller is restarting; try again" :
+		    MSG_RUNNER_CREATE || type == MSG_GITHUB_CLEANUP ?
+		    "the poller is restarting; try again" :
 		    "the docker worker is restarting; try again");
 		return;
 	}
@@ -754,53 +755,100 @@ httpd_runners_cleanup(struct evhttp_request *req, const char *param)
 }
 
 /*
- * GitHub's view of ephemerd's runners, as the poller last told the docker
- * worker (it lands in the runner table): registration id and state.
+ * MSG_GITHUB_CLEANUP's u8, as ipc.h describes it: delete, dry run, or
+ * list this instance's runners as GitHub sees them.
  */
+#define GITHUB_CLEANUP_DELETE	0
+#define GITHUB_CLEANUP_DRY_RUN	1
+#define GITHUB_CLEANUP_REPORT	2
+/* Every scope is read page after page, then runners deleted in series. */
+#define GITHUB_CLEANUP_TIMEOUT_MS	120000
+
+/* The poller's answer: u16 status, str message, blob data (JSON object). */
+static void
+github_cleanup_on_reply(struct ipc_channel *ch, struct ipc_msg *msg,
+    void *arg)
+{
+	struct http_wait	*hw = arg;
+	struct evhttp_request	*req = http_wait_end(hw);
+	struct ipc_reader	 r;
+	struct json_doc		 doc;
+	const uint8_t		*blob;
+	const char		*why;
+	char			*message = NULL, *data = NULL;
+	size_t			 len;
+	int			 status;
+
+	(void)ch;
+	free(hw);
+	if (req == NULL)
+		return;
+	if (msg == NULL) {
+		httpd_send_envelope(req, 504, "error", NULL,
+		    "the poller did not answer in time");
+		return;
+	}
+	ipc_reader_init(&r, msg->m_data, msg->m_hdr.ih_len);
+	status = ipc_get_u16(&r);
+	message = ipc_get_str(&r);
+	blob = ipc_get_blob(&r, &len);
+	if (ipc_reader_done(&r) == -1 || status < 200 || status > 599) {
+		httpd_send_envelope(req, 502, "error", NULL,
+		    "malformed answer from the poller");
+		free(message);
+		return;
+	}
+	/* Passed on only as JSON of the expected kind: peers are untrusted. */
+	if (len > 0 && json_parse(&doc, (const char *)blob, len, &why) == 0) {
+		if (json_type(&doc, 0) == JSON_OBJECT ||
+		    json_type(&doc, 0) == JSON_ARRAY)
+			data = xstrndup((const char *)blob, len);
+		json_free(&doc);
+	}
+	httpd_send_envelope(req, status, status < 300 ? "success" : "error",
+	    data, message);
+	free(data);
+	free(message);
+}
+
+static void
+github_cleanup_ask(struct evhttp_request *req, uint8_t mode)
+{
+	struct buf	 payload;
+
+	buf_init(&payload);
+	ipc_put_u8(&payload, mode);
+	httpd_ask(req, child.cs_peers[ROLE_POLLER], MSG_GITHUB_CLEANUP,
+	    &payload, GITHUB_CLEANUP_TIMEOUT_MS, github_cleanup_on_reply, NULL);
+	buf_free(&payload);
+}
+
+/* GitHub's runner lists, read by the poller: this instance's runners. */
 void
 httpd_runners_github_status(struct evhttp_request *req, const char *param)
 {
-	const struct runner	*rn;
-	struct json_writer	 jw;
-	struct buf		 data;
-	size_t			 i, n = 0;
-	char			 msg[64];
-
 	(void)param;
-	buf_init(&data);
-	jw_init(&jw, &data);
-	jw_array_begin(&jw);
-	for (i = 0; i < httpd_nrunners; i++) {
-		rn = &httpd_runners[i];
-		if (rn->rn_github_id == 0)
-			continue;
-		n++;
-		jw_object_begin(&jw);
-		jw_kv_str(&jw, "runner_id", rn->rn_name);
-		jw_key(&jw, "github_runner_id");
-		jw_uint(&jw, rn->rn_github_id);
-		jw_kv_str(&jw, "status", rn->rn_status == RUNNER_BUSY ? "busy" :
-		    rn->rn_status == RUNNER_IDLE ? "online" : "offline");
-		jw_kv_bool(&jw, "busy", rn->rn_status == RUNNER_BUSY);
-		jw_kv_str(&jw, "job", rn->rn_job);
-		jw_object_end(&jw);
-	}
-	jw_array_end(&jw);
-	snprintf(msg, sizeof(msg), "%zu runner%s registered on GitHub", n,
-	    n == 1 ? "" : "s");
-	httpd_send_envelope(req, HTTP_OK, "success", buf_cstr(&data), msg);
-	buf_free(&data);
+	github_cleanup_ask(req, GITHUB_CLEANUP_REPORT);
 }
 
-/*
- * Deleting offline registrations needs the poller, which has no message
- * for it yet: the query is checked, then the answer says so.
- */
+/* "true", "false", "1" or "0"; -1 for anything else. */
+static int
+dry_run_value(const char *s)
+{
+	if (strcmp(s, "true") == 0 || strcmp(s, "1") == 0)
+		return 1;
+	if (strcmp(s, "false") == 0 || strcmp(s, "0") == 0)
+		return 0;
+	return -1;
+}
+
 void
 httpd_runners_cleanup_github(struct evhttp_request *req, const char *param)
 {
 	struct evkeyvalq	 query;
-	const char		*q, *dry;
+	struct evkeyval		*kv;
+	const char		*q;
+	int			 dry = 0, seen = 0, bad = 0;
 
 	(void)param;
 	memset(&query, 0, sizeof(query));
@@ -810,17 +858,22 @@ httpd_runners_cleanup_github(struct evhttp_request *req, const char *param)
 		    "malformed query string");
 		return;
 	}
-	dry = evhttp_find_header(&query, "dry_run");
-	if (dry != NULL && parse_bool(dry) == -1) {
-		evhttp_clear_headers(&query);
-		httpd_send_envelope(req, HTTP_BADREQUEST, "error", NULL,
-		    "'dry_run' must be true or false");
-		return;
+	TAILQ_FOREACH(kv, &query, next) {
+		if (strcmp(kv->key, "dry_run") != 0 || seen++ > 0 ||
+		    (dry = dry_run_value(kv->value)) == -1)
+			bad = 1;
 	}
 	evhttp_clear_headers(&query);
-	httpd_send_envelope(req, 501, "error", NULL, "cleaning up GitHub "
-	    "runners on request is not available in this version; the "
-	    "poller does it every purge_interval when cleanup_github is on");
+	if (bad) {
+		httpd_send_envelope(req, HTTP_BADREQUEST, "error", NULL,
+		    "the only query parameter is 'dry_run', once: true, "
+		    "false, 1 or 0");
+		return;
+	}
+	log_info(LC_REQUEST, "clean up GitHub runners%s",
+	    dry ? " (dry run)" : "");
+	github_cleanup_ask(req, dry ? GITHUB_CLEANUP_DRY_RUN :
+	    GITHUB_CLEANUP_DELETE);
 }
 
 /* Every configured pool appears, with zeros, so that graphs start. */

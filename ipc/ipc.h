@@ -60,6 +60,10 @@ enum ipc_type {
 	MSG_RUNNER_GITHUB,	/* poller -> docker: GitHub's view of runners */
 	MSG_METRICS_REQ,	/* httpd -> any: your metric samples */
 	MSG_METRICS_REPLY,	/* blob: Prometheus text sample lines */
+	MSG_WEBHOOK,		/* httpd -> poller: one delivery, unverified */
+	MSG_WEBHOOK_REPLY,
+	MSG_GITHUB_CLEANUP,	/* httpd -> poller: offline runners we made */
+	MSG_GITHUB_CLEANUP_REPLY,
 	MSG_TYPE_MAX
 };
 
@@ -88,6 +92,15 @@ enum ipc_type {
  * METRICS_REQ		(empty)
  * METRICS_REPLY	blob: sample lines "name{label="v",...} value\n" of
  *			the families httpd declares (httpd_metrics.c)
+ * WEBHOOK		str event, str delivery id (or ""), str signature
+ *			(X-Hub-Signature-256, or ""), blob body as received
+ * WEBHOOK_REPLY	u16 http_status, str message, blob data (a JSON
+ *			object, or empty)
+ * GITHUB_CLEANUP	u8 mode: 0 delete, 1 dry run, 2 list this
+ *			instance's runners as GitHub sees them
+ * GITHUB_CLEANUP_REPLY	u16 http_status, str message, blob data: for modes
+ *			0 and 1 the JSON object {deleted or would_delete,
+ *			kept, errors}, for 2 a JSON array; empty if refused
  */
 
 /* The processes, as they name each other in MSG_PEER_FD and in logs. */

@@ -65,6 +65,15 @@ strlist_clear(struct strlist *sl, int secret)
 }
 
 void
+strlist_copy(struct strlist *to, const struct strlist *from)
+{
+	size_t	 i;
+
+	for (i = 0; i < from->sl_count; i++)
+		strlist_add(to, from->sl_items[i]);
+}
+
+void
 config_pool_init(struct pool *pl, const char *name)
 {
 	memset(pl, 0, sizeof(*pl));

@@ -132,6 +132,8 @@ void	 config_clear_pools(struct config *);
 void	 config_pool_setenv(struct pool *, const char *, const char *);
 void	 strlist_add(struct strlist *, const char *);
 void	 strlist_clear(struct strlist *, int);
+/* Appends a copy of every item of the second list to the first. */
+void	 strlist_copy(struct strlist *, const struct strlist *);
 /* Returns 0 for a valid environment variable name, -1 otherwise. */
 int	 config_check_envname(const char *);
 

@@ -46,6 +46,7 @@ struct http_xfer {
 	struct event		*hx_defer;	/* to finish outside a call */
 	CURLcode		 hx_fail_code;
 	const char		*hx_fail;	/* our error text, or NULL */
+	char			*hx_refusal;	/* why it was never sent */
 	struct http_response	 hx_resp;
 	char			 hx_errbuf[CURL_ERROR_SIZE];
 };
@@ -80,6 +81,8 @@ static void	 http_defer_cb(evutil_socket_t, short, void *);
 static void	 http_action(struct http_client *, curl_socket_t, int);
 static void	 http_finish(struct http_xfer *, CURLcode, const char *);
 static void	 http_defer(struct http_xfer *, CURLcode, const char *);
+static struct http_xfer *http_xfer_new(struct http_client *,
+		    http_done_fn, void *);
 static void	 http_xfer_free(struct http_xfer *);
 static size_t	 http_write_cb(char *, size_t, size_t, void *);
 static size_t	 http_header_cb(char *, size_t, size_t, void *);
@@ -109,6 +112,9 @@ http_client_new(struct event_base *base)
 	curl_multi_setopt(c->hc_multi, CURLMOPT_TIMERFUNCTION,
 	    http_timer_set_cb);
 	curl_multi_setopt(c->hc_multi, CURLMOPT_TIMERDATA, c);
+	/* One connection cache: keep-alive, and HTTP/2 streams share one. */
+	curl_multi_setopt(c->hc_multi, CURLMOPT_PIPELINING,
+	    (long)CURLPIPE_MULTIPLEX);
 	return c;
 }
 
@@ -357,6 +363,7 @@ http_xfer_free(struct http_xfer *x)
 	curl_slist_free_all(x->hx_headers);
 	if (x->hx_defer != NULL)
 		event_free(x->hx_defer);
+	free(x->hx_refusal);
 	if (x->hx_body != NULL)
 		explicit_bzero(x->hx_body, x->hx_body_len);
 	free(x->hx_body);
@@ -441,8 +448,14 @@ http_setup_common(struct http_xfer *x, const struct http_request *req)
 		HTTP_SET(CURLOPT_UNIX_SOCKET_PATH, req->hq_unix_socket);
 	if (req->hq_ca_file != NULL)
 		HTTP_SET(CURLOPT_CAINFO, req->hq_ca_file);
+	HTTP_SET(CURLOPT_TCP_KEEPALIVE, 1L);
 	if (rc != CURLE_OK)
 		return rc;
+
+	/* Waiting for a connection that can multiplex beats opening one. */
+	if (req->hq_unix_socket == NULL &&
+	    strncasecmp(req->hq_url, "https://", 8) == 0)
+		curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
 
 	/* A preference: libcurl without HTTP/2 refuses it, and that is fine. */
 	curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
@@ -488,6 +501,22 @@ http_setup_method(struct http_xfer *x, const struct http_request *req)
 }
 #undef HTTP_SET
 
+static struct http_xfer *
+http_xfer_new(struct http_client *c, http_done_fn done, void *arg)
+{
+	struct http_xfer	*x;
+
+	x = xcalloc(1, sizeof(*x));
+	x->hx_client = c;
+	x->hx_id = c->hc_next_id++;
+	x->hx_done = done;
+	x->hx_arg = arg;
+	buf_init(&x->hx_resp.hr_body);
+	buf_init(&x->hx_resp.hr_headers);
+	TAILQ_INSERT_TAIL(&c->hc_xfers, x, hx_entry);
+	return x;
+}
+
 long
 http_request_start(struct http_client *c, const struct http_request *req,
     http_done_fn done, void *arg)
@@ -497,15 +526,8 @@ http_request_start(struct http_client *c, const struct http_request *req,
 
 	if (c->hc_dying || req->hq_url == NULL || done == NULL)
 		return -1;
-	x = xcalloc(1, sizeof(*x));
-	x->hx_client = c;
-	x->hx_id = c->hc_next_id++;
-	x->hx_done = done;
-	x->hx_arg = arg;
+	x = http_xfer_new(c, done, arg);
 	x->hx_on_data = req->hq_on_data;
-	buf_init(&x->hx_resp.hr_body);
-	buf_init(&x->hx_resp.hr_headers);
-	TAILQ_INSERT_TAIL(&c->hc_xfers, x, hx_entry);
 
 	/* Failures here reach the done function from the event loop. */
 	if ((x->hx_easy = curl_easy_init()) == NULL) {
@@ -522,6 +544,20 @@ http_request_start(struct http_client *c, const struct http_request *req,
 		return x->hx_id;
 	}
 	x->hx_added = 1;
+	return x->hx_id;
+}
+
+long
+http_request_refuse(struct http_client *c, const char *why,
+    http_done_fn done, void *arg)
+{
+	struct http_xfer	*x;
+
+	if (c->hc_dying || why == NULL || done == NULL)
+		return -1;
+	x = http_xfer_new(c, done, arg);
+	x->hx_refusal = xstrdup(why);
+	http_defer(x, CURLE_ABORTED_BY_CALLBACK, x->hx_refusal);
 	return x->hx_id;
 }
 

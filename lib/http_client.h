@@ -20,6 +20,7 @@ struct http_response {
 	struct buf	 hr_body;
 	struct buf	 hr_headers;	/* raw header lines, "Name: v\r\n" */
 	double		 hr_seconds;	/* total time */
+	int		 hr_cached;	/* 1: a 304 answered from a cache */
 };
 
 /* Called once per request, with the response (valid only during the call). */
@@ -47,6 +48,14 @@ void	 http_client_free(struct http_client *);
  */
 long	 http_request_start(struct http_client *, const struct http_request *,
 	    http_done_fn, void *);
+/*
+ * A request that is not sent: done is called on the next turn of the
+ * event loop with hr_status 0 and why (copied) as hr_error.  http_cancel()
+ * and http_client_free() treat it as any request in flight.  Returns an
+ * id, or -1.
+ */
+long	 http_request_refuse(struct http_client *, const char *, http_done_fn,
+	    void *);
 /* Cancels a request; its done function is called with hr_status 0. */
 void	 http_cancel(struct http_client *, long);
 /* Finds a response header (case-insensitive); a new string or NULL. */

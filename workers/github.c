@@ -3,22 +3,109 @@
  * parsers are strict about the fields they need and ignore the rest, as
  * GitHub adds fields over time.
  */
+#include <sys/queue.h>
+
 #include <ctype.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
+
+#include <curl/curl.h>
 
 #include "counters.h"
 #include "github.h"
 #include "json.h"
+#include "log.h"
 #include "poller.h"
 #include "runner.h"
 #include "util.h"
 
+/* glibc's <sys/queue.h> lacks it. */
+#ifndef TAILQ_FOREACH_SAFE
+#define TAILQ_FOREACH_SAFE(var, head, field, tvar)			\
+	for ((var) = TAILQ_FIRST(head);					\
+	    (var) != NULL && ((tvar) = TAILQ_NEXT(var, field), 1);	\
+	    (var) = (tvar))
+#endif
+
+#define GITHUB_CACHE_BUCKETS	1024
+
+/* The last 200 of a GET, with what makes the next one conditional. */
+struct github_cached {
+	TAILQ_ENTRY(github_cached)	 gk_lru;	/* most recent first */
+	struct github_cached		*gk_next;	/* in its bucket */
+	char				*gk_url;
+	char				*gk_etag;	/* or NULL */
+	char				*gk_modified;	/* when no ETag */
+	char				*gk_link;	/* or NULL */
+	struct buf			 gk_body;
+	size_t				 gk_size;
+};
+
+enum github_pause_kind {
+	PAUSE_NONE,
+	PAUSE_RESERVE,		/* the budget is down to the reserve */
+	PAUSE_LIMITED,		/* a rate limit answered */
+	PAUSE_BACKOFF		/* 5xx or no answer */
+};
+
+struct github_call {
+	TAILQ_ENTRY(github_call) gc_entry;
+	struct github		*gc_gh;		/* NULL after github_free */
+	http_done_fn		 gc_done;
+	void			*gc_arg;
+	char			*gc_cache_url;	/* a GET made from the cache */
+	int			 gc_refused;	/* held back by a pause */
+	char			 gc_endpoint[GITHUB_ENDPOINT_MAX];
+};
+
+/* A walk along the pages of a list. */
+struct github_pages {
+	TAILQ_ENTRY(github_pages) gp_entry;
+	struct github		*gp_gh;
+	long			 gp_id;
+	long			 gp_http_id;
+	char			*gp_url;
+	int			 gp_pages;
+	int			 gp_max;
+	int			 gp_changed;
+	int			 gp_cancelled;
+	github_page_fn		 gp_page;
+	github_pages_done_fn	 gp_done;
+	void			*gp_arg;
+};
+
 struct github {
 	struct http_client	*gh_http;
 	const struct config	*gh_conf;
+	int64_t			(*gh_clock)(void);
+
+	struct github_cached	*gh_buckets[GITHUB_CACHE_BUCKETS];
+	TAILQ_HEAD(github_cached_lru, github_cached) gh_lru;
+	size_t			 gh_cache_count;
+	size_t			 gh_cache_bytes;
+
+	struct github_stats	 gh_stats;
+	enum github_pause_kind	 gh_pause;
+	int64_t			 gh_pause_until;	/* epoch ms */
+	char			 gh_pause_why[160];
+	int			 gh_failures;	/* 5xx or no answer in a row */
+	int			 gh_secondary;	/* secondary limits in a row */
+
+	TAILQ_HEAD(, github_call) gh_calls;
+	TAILQ_HEAD(, github_pages) gh_walks;
+	long			 gh_next_walk;
+};
+
+/* The x-ratelimit-* headers of one answer; -1 where absent. */
+struct github_limits {
+	int64_t			 gl_remaining;
+	int64_t			 gl_limit;
+	int64_t			 gl_reset;
+	int			 gl_core;	/* the primary (core) budget */
 };
 
 static int
@@ -494,32 +581,6 @@ github_error_text(const struct http_response *res)
 	return out;
 }
 
-struct github *
-github_new(struct http_client *http, const struct config *conf)
-{
-	struct github	*gh = xcalloc(1, sizeof(*gh));
-
-	gh->gh_http = http;
-	gh->gh_conf = conf;
-	return gh;
-}
-
-void
-github_free(struct github *gh)
-{
-	free(gh);
-}
-
-/* Every answer is counted, by endpoint and status, for /metrics. */
-static struct counter_set	 github_requests;
-static int64_t			 github_remaining = -1;
-
-struct github_call {
-	http_done_fn	 gc_done;
-	void		*gc_arg;
-	char		 gc_endpoint[GITHUB_ENDPOINT_MAX];
-};
-
 /* A segment that is a name or a number of the caller's becomes {name}. */
 static const char *
 github_segment_name(const char *prev, const char *seg, size_t len,
@@ -561,8 +622,9 @@ github_endpoint_template(const char *api_url, const char *url, char *out,
 			snprintf(first, sizeof(first), "%.*s", (int)len, p);
 		n += snprintf(out + n, outlen - n, "/");
 		for (i = 0; name == NULL && i < len && n + 1 < outlen; i++)
-			out[n++] = isalnum((unsigned char)p[i]) || p[i] == '-' ||
-			    p[i] == '_' || p[i] == '.' ? p[i] : '_';
+			out[n++] = isalnum((unsigned char)p[i]) ||
+			    p[i] == '-' || p[i] == '_' || p[i] == '.' ?
+			    p[i] : '_';
 		out[n < outlen ? n : outlen - 1] = '\0';
 		if (name != NULL && n + 1 < outlen)
 			n += snprintf(out + n, outlen - n, "%s", name);
@@ -573,24 +635,499 @@ github_endpoint_template(const char *api_url, const char *url, char *out,
 	}
 }
 
+/* Every answer is counted, by endpoint and status, for /metrics. */
+static struct counter_set	 github_requests;
+static int64_t			 github_remaining = -1;
+/* The process's client, for the pause gauge; there is one per process. */
+static const struct github	*github_current;
+
+static int64_t
+github_real_clock(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t
+github_now(const struct github *gh)
+{
+	return gh->gh_clock != NULL ? gh->gh_clock() : github_real_clock();
+}
+
+struct github *
+github_new(struct http_client *http, const struct config *conf)
+{
+	struct github	*gh = xcalloc(1, sizeof(*gh));
+
+	gh->gh_http = http;
+	gh->gh_conf = conf;
+	gh->gh_stats.gs_remaining = -1;
+	gh->gh_stats.gs_limit = -1;
+	TAILQ_INIT(&gh->gh_lru);
+	TAILQ_INIT(&gh->gh_calls);
+	TAILQ_INIT(&gh->gh_walks);
+	github_current = gh;
+	return gh;
+}
+
+void
+github_set_clock(struct github *gh, int64_t (*clock)(void))
+{
+	gh->gh_clock = clock;
+}
+
+/* ---- the conditional cache -------------------------------------------- */
+
+static size_t
+github_cache_bucket(const char *url)
+{
+	uint32_t	 h = 2166136261u;
+
+	for (; *url != '\0'; url++)
+		h = (h ^ (unsigned char)*url) * 16777619u;
+	return h % GITHUB_CACHE_BUCKETS;
+}
+
+static struct github_cached *
+github_cache_find(struct github *gh, const char *url)
+{
+	struct github_cached	*gk;
+
+	gk = gh->gh_buckets[github_cache_bucket(url)];
+	while (gk != NULL && strcmp(gk->gk_url, url) != 0)
+		gk = gk->gk_next;
+	return gk;
+}
+
+static void
+github_cache_remove(struct github *gh, struct github_cached *gk)
+{
+	struct github_cached	**pp;
+
+	pp = &gh->gh_buckets[github_cache_bucket(gk->gk_url)];
+	while (*pp != gk)
+		pp = &(*pp)->gk_next;
+	*pp = gk->gk_next;
+	TAILQ_REMOVE(&gh->gh_lru, gk, gk_lru);
+	gh->gh_cache_count--;
+	gh->gh_cache_bytes -= gk->gk_size;
+
+	free(gk->gk_url);
+	free(gk->gk_etag);
+	free(gk->gk_modified);
+	free(gk->gk_link);
+	buf_free(&gk->gk_body);
+	free(gk);
+}
+
+static void
+github_cache_clear(struct github *gh)
+{
+	struct github_cached	*gk;
+
+	while ((gk = TAILQ_FIRST(&gh->gh_lru)) != NULL)
+		github_cache_remove(gh, gk);
+}
+
+static size_t
+github_strsize(const char *s)
+{
+	return s != NULL ? strlen(s) + 1 : 0;
+}
+
+/* Keeps a 200 that has a validator; one without forgets the URL. */
+static void
+github_cache_store(struct github *gh, const char *url,
+    const struct http_response *res)
+{
+	struct github_cached	*gk;
+	char			*etag, *modified = NULL;
+	size_t			 b;
+
+	if ((gk = github_cache_find(gh, url)) != NULL)
+		github_cache_remove(gh, gk);
+	if ((etag = http_header_get(res, "ETag")) == NULL &&
+	    (modified = http_header_get(res, "Last-Modified")) == NULL)
+		return;
+
+	gk = xcalloc(1, sizeof(*gk));
+	gk->gk_url = xstrdup(url);
+	gk->gk_etag = etag;
+	gk->gk_modified = modified;
+	gk->gk_link = http_header_get(res, "Link");
+	buf_init(&gk->gk_body);
+	buf_add(&gk->gk_body, res->hr_body.b_data, res->hr_body.b_len);
+	gk->gk_size = sizeof(*gk) + github_strsize(url) +
+	    github_strsize(etag) + github_strsize(modified) +
+	    github_strsize(gk->gk_link) + res->hr_body.b_len;
+
+	b = github_cache_bucket(url);
+	gk->gk_next = gh->gh_buckets[b];
+	gh->gh_buckets[b] = gk;
+	TAILQ_INSERT_HEAD(&gh->gh_lru, gk, gk_lru);
+	gh->gh_cache_count++;
+	gh->gh_cache_bytes += gk->gk_size;
+
+	/* The newest goes too when it alone is over the bound. */
+	while ((gk = TAILQ_LAST(&gh->gh_lru, github_cached_lru)) != NULL &&
+	    (gh->gh_cache_count > GITHUB_CACHE_ENTRIES ||
+	    gh->gh_cache_bytes > GITHUB_CACHE_BYTES))
+		github_cache_remove(gh, gk);
+}
+
+/* A 304 reaches the caller as the 200 it confirms. */
+static void
+github_cache_answer(struct github_call *gc, struct github_cached *gk,
+    const struct http_response *res)
+{
+	struct http_response	 out;
+
+	memset(&out, 0, sizeof(out));
+	out.hr_status = 200;
+	out.hr_seconds = res->hr_seconds;
+	out.hr_cached = 1;
+	buf_init(&out.hr_body);
+	buf_add(&out.hr_body, gk->gk_body.b_data, gk->gk_body.b_len);
+	buf_init(&out.hr_headers);
+	if (gk->gk_etag != NULL)
+		buf_printf(&out.hr_headers, "ETag: %s\r\n", gk->gk_etag);
+	if (gk->gk_modified != NULL)
+		buf_printf(&out.hr_headers, "Last-Modified: %s\r\n",
+		    gk->gk_modified);
+	if (gk->gk_link != NULL)
+		buf_printf(&out.hr_headers, "Link: %s\r\n", gk->gk_link);
+	/* Later lines win in http_header_get: the fresh ones go last. */
+	buf_add(&out.hr_headers, res->hr_headers.b_data,
+	    res->hr_headers.b_len);
+
+	TAILQ_REMOVE(&gc->gc_gh->gh_lru, gk, gk_lru);
+	TAILQ_INSERT_HEAD(&gc->gc_gh->gh_lru, gk, gk_lru);
+	gc->gc_done(&out, gc->gc_arg);
+	buf_free(&out.hr_body);
+	buf_free(&out.hr_headers);
+}
+
+/* ---- rate limits and backoff ------------------------------------------ */
+
+static int64_t
+github_header_i64(const struct http_response *res, const char *name)
+{
+	char		*v;
+	const char	*why;
+	uint64_t	 n;
+	int64_t		 out = -1;
+
+	if ((v = http_header_get(res, name)) != NULL &&
+	    parse_u64(v, 0, INT64_MAX / 1000, &n, &why) == 0)
+		out = (int64_t)n;
+	free(v);
+	return out;
+}
+
+static void
+github_limits_read(const struct http_response *res, struct github_limits *gl)
+{
+	char	*resource;
+
+	gl->gl_remaining = github_header_i64(res, "x-ratelimit-remaining");
+	gl->gl_limit = github_header_i64(res, "x-ratelimit-limit");
+	gl->gl_reset = github_header_i64(res, "x-ratelimit-reset");
+	resource = http_header_get(res, "x-ratelimit-resource");
+	gl->gl_core = resource == NULL || strcmp(resource, "core") == 0;
+	free(resource);
+}
+
+/* A pause that has run out ends here, and says so once. */
+static void
+github_pause_expire(struct github *gh, int64_t now)
+{
+	if (gh->gh_pause == PAUSE_NONE || now < gh->gh_pause_until)
+		return;
+	log_info(LC_INFO, "GitHub requests resume after a pause: %s",
+	    gh->gh_pause_why);
+	gh->gh_pause = PAUSE_NONE;
+	gh->gh_pause_until = 0;
+	gh->gh_pause_why[0] = '\0';
+}
+
+static long long
+github_seconds_left(int64_t until, int64_t now)
+{
+	return until > now ? (long long)((until - now + 999) / 1000) : 0;
+}
+
+/* Starts a pause, or lengthens the one in force. */
+static void
+github_pause_start(struct github *gh, enum github_pause_kind kind,
+    int64_t until, int64_t now, const char *fmt, ...)
+{
+	va_list	 ap;
+	int	 already;
+
+	github_pause_expire(gh, now);
+	if (until <= now || until <= gh->gh_pause_until)
+		return;
+	already = gh->gh_pause != PAUSE_NONE;
+	gh->gh_pause = kind;
+	gh->gh_pause_until = until;
+	va_start(ap, fmt);
+	vsnprintf(gh->gh_pause_why, sizeof(gh->gh_pause_why), fmt, ap);
+	va_end(ap);
+
+	if (already)
+		log_debug(LC_WARNING, "GitHub requests paused for %lld s "
+		    "more: %s", github_seconds_left(until, now),
+		    gh->gh_pause_why);
+	else
+		log_warnx(LC_WARNING, "GitHub requests paused for %lld s: %s",
+		    github_seconds_left(until, now), gh->gh_pause_why);
+}
+
+/* base doubled per step after the first, at most cap, then +-20%. */
+static int64_t
+github_backoff_delay(long base, long cap, int step)
+{
+	int64_t	 d = base;
+
+	while (--step > 0 && d < cap)
+		d *= 2;
+	if (d > cap)
+		d = cap;
+	return d * (800 + random() % 401) / 1000;
+}
+
+static void
+github_on_failure(struct github *gh, const struct http_response *res,
+    int64_t now)
+{
+	int64_t	 delay;
+
+	if (gh->gh_failures < 64)
+		gh->gh_failures++;
+	delay = github_backoff_delay(GITHUB_BACKOFF_MS, GITHUB_BACKOFF_MAX_MS,
+	    gh->gh_failures);
+	if (res->hr_status != 0)
+		github_pause_start(gh, PAUSE_BACKOFF, now + delay, now,
+		    "GitHub answered %ld (%d failed in a row)",
+		    res->hr_status, gh->gh_failures);
+	else
+		github_pause_start(gh, PAUSE_BACKOFF, now + delay, now,
+		    "GitHub could not be reached: %s (%d failed in a row)",
+		    res->hr_error != NULL ? res->hr_error : "no answer",
+		    gh->gh_failures);
+}
+
+static int
+github_says_secondary(const struct http_response *res)
+{
+	struct json_doc	 doc;
+	const char	*why;
+	char		*msg = NULL;
+	int		 found;
+
+	if (json_parse(&doc, (const char *)res->hr_body.b_data,
+	    res->hr_body.b_len, &why) == -1)
+		return 0;
+	if (json_type(&doc, 0) == JSON_OBJECT)
+		msg = json_member_str(&doc, 0, "message");
+	json_free(&doc);
+	found = msg != NULL && strcasestr(msg, "secondary rate limit") != NULL;
+	free(msg);
+	return found;
+}
+
+/*
+ * A 403 or 429 that is a rate limit pauses everything: until Retry-After
+ * or the reset, whichever is later, or else for the secondary limit's
+ * growing pause.  Returns 1 if it was one.
+ */
+static int
+github_on_limited(struct github *gh, const struct http_response *res,
+    const struct github_limits *gl, int64_t now)
+{
+	int64_t	 retry, until = 0, delay;
+
+	retry = github_header_i64(res, "retry-after");
+	if (retry >= 0) {
+		if (retry < GITHUB_RETRY_AFTER_MIN)
+			retry = GITHUB_RETRY_AFTER_MIN;
+		if (retry > GITHUB_RETRY_AFTER_MAX)
+			retry = GITHUB_RETRY_AFTER_MAX;
+		until = now + retry * 1000;
+	}
+	if (gl->gl_remaining == 0) {
+		if (gl->gl_reset > 0 && gl->gl_reset * 1000 > until)
+			until = gl->gl_reset * 1000;
+		if (until <= now)
+			until = now + GITHUB_SECONDARY_PAUSE_MS;
+	}
+	if (until > 0) {
+		github_pause_start(gh, PAUSE_LIMITED, until, now,
+		    "rate limit (GitHub answered %ld%s)", res->hr_status,
+		    retry >= 0 ? " with Retry-After" : "");
+		return 1;
+	}
+
+	if (res->hr_status != 429 && !github_says_secondary(res))
+		return 0;
+	if (gh->gh_secondary < 64)
+		gh->gh_secondary++;
+	delay = github_backoff_delay(GITHUB_SECONDARY_PAUSE_MS,
+	    GITHUB_SECONDARY_PAUSE_MAX_MS, gh->gh_secondary);
+	github_pause_start(gh, PAUSE_LIMITED, now + delay, now,
+	    "secondary rate limit (GitHub answered %ld, %d in a row)",
+	    res->hr_status, gh->gh_secondary);
+	return 1;
+}
+
+/* Waits for the reset while the budget is down to the reserve. */
+static void
+github_check_reserve(struct github *gh, const struct github_limits *gl,
+    int64_t now)
+{
+	int64_t	 reserve = GITHUB_RATE_RESERVE;
+
+	if (!gl->gl_core || gl->gl_remaining < 0 || gl->gl_reset <= 0)
+		return;
+	if (gl->gl_limit > 0) {
+		if (gl->gl_limit / 100 > reserve)
+			reserve = gl->gl_limit / 100;
+		if (reserve > gl->gl_limit / 2)
+			reserve = gl->gl_limit / 2;
+	}
+	if (gl->gl_remaining > reserve)
+		return;
+	github_pause_start(gh, PAUSE_RESERVE, (gl->gl_reset + 1) * 1000, now,
+	    "%lld requests left, below the reserve of %lld, until the reset",
+	    (long long)gl->gl_remaining, (long long)reserve);
+}
+
+/* What an answer (or its absence) says about sending the next ones. */
+static void
+github_pace(struct github *gh, const struct http_response *res,
+    const struct github_limits *gl)
+{
+	long	 st = res->hr_status;
+	int64_t	 now = github_now(gh);
+
+	if (st == 0 || st >= 500) {
+		github_on_failure(gh, res, now);
+		return;
+	}
+	if ((st == 403 || st == 429) && github_on_limited(gh, res, gl, now))
+		return;
+	if ((st >= 200 && st < 300) || st == 304) {
+		gh->gh_failures = 0;
+		gh->gh_secondary = 0;
+		if (gh->gh_pause == PAUSE_BACKOFF) {
+			gh->gh_pause_until = now;
+			github_pause_expire(gh, now);
+		}
+	}
+	github_check_reserve(gh, gl, now);
+}
+
+int
+github_paused(const struct github *gh, time_t *until, const char **why)
+{
+	int64_t	 now = github_now(gh);
+
+	if (gh->gh_pause == PAUSE_NONE || now >= gh->gh_pause_until) {
+		if (until != NULL)
+			*until = 0;
+		if (why != NULL)
+			*why = NULL;
+		return 0;
+	}
+	if (until != NULL)
+		*until = (time_t)((gh->gh_pause_until + 999) / 1000);
+	if (why != NULL)
+		*why = gh->gh_pause_why;
+	return 1;
+}
+
+void
+github_get_stats(const struct github *gh, struct github_stats *gs)
+{
+	*gs = gh->gh_stats;
+}
+
+/* ---- requests ---------------------------------------------------------- */
+
+static void
+github_call_free(struct github_call *gc)
+{
+	free(gc->gc_cache_url);
+	free(gc);
+}
+
+/* Counts an answer and lets it steer the pauses. */
+static void
+github_account(struct github *gh, struct github_call *gc,
+    const struct http_response *res)
+{
+	struct github_limits	 gl;
+	char			 labels[GITHUB_ENDPOINT_MAX + 32];
+
+	/* A request cancelled here was not GitHub's failure. */
+	if (res->hr_status == 0 &&
+	    res->hr_curl_code == CURLE_ABORTED_BY_CALLBACK)
+		return;
+	snprintf(labels, sizeof(labels), "endpoint=\"%s\",code=\"%ld\"",
+	    gc->gc_endpoint, res->hr_status);
+	counter_add(&github_requests, labels, 1);
+
+	github_limits_read(res, &gl);
+	if (res->hr_status != 0) {
+		gh->gh_stats.gs_requests++;
+		if (res->hr_status == 304)
+			gh->gh_stats.gs_not_modified++;
+		else
+			gh->gh_stats.gs_charged++;
+	}
+	if (gl.gl_core && gl.gl_remaining >= 0) {
+		gh->gh_stats.gs_remaining = gl.gl_remaining;
+		github_remaining = gl.gl_remaining;
+	}
+	if (gl.gl_core && gl.gl_limit >= 0)
+		gh->gh_stats.gs_limit = gl.gl_limit;
+	if (gl.gl_core && gl.gl_reset > 0)
+		gh->gh_stats.gs_reset = (time_t)gl.gl_reset;
+	github_pace(gh, res, &gl);
+}
+
 static void
 github_on_done(struct http_response *res, void *arg)
 {
 	struct github_call	*gc = arg;
-	char			 labels[GITHUB_ENDPOINT_MAX + 32], *rem;
-	const char		*why;
-	uint64_t		 v;
+	struct github		*gh = gc->gc_gh;
+	struct github_cached	*gk = NULL;
 
-	snprintf(labels, sizeof(labels), "endpoint=\"%s\",code=\"%ld\"",
-	    gc->gc_endpoint, res->hr_status);
-	counter_add(&github_requests, labels, 1);
-	if ((rem = http_header_get(res, "x-ratelimit-remaining")) != NULL &&
-	    parse_u64(rem, 0, INT64_MAX, &v, &why) == 0)
-		github_remaining = (int64_t)v;
-	free(rem);
+	if (gh == NULL) {
+		github_call_free(gc);
+		return;
+	}
+	TAILQ_REMOVE(&gh->gh_calls, gc, gc_entry);
+	if (!gc->gc_refused)
+		github_account(gh, gc, res);
 
+	if (gc->gc_cache_url != NULL && res->hr_status == 200)
+		github_cache_store(gh, gc->gc_cache_url, res);
+	else if (gc->gc_cache_url != NULL && res->hr_status == 304) {
+		if ((gk = github_cache_find(gh, gc->gc_cache_url)) != NULL) {
+			github_cache_answer(gc, gk, res);
+			github_call_free(gc);
+			return;
+		}
+		/* Evicted while the request was out: no body to give. */
+		res->hr_status = 0;
+		res->hr_error = "GitHub answered 304 for an answer no longer "
+		    "cached";
+	}
 	gc->gc_done(res, gc->gc_arg);
-	free(gc);
+	github_call_free(gc);
 }
 
 void
@@ -601,12 +1138,67 @@ github_metrics(struct buf *out)
 	if (github_remaining >= 0)
 		buf_printf(out, "ephemerd_github_rate_limit_remaining %lld\n",
 		    (long long)github_remaining);
+	if (github_current != NULL)
+		buf_printf(out, "ephemerd_github_paused %d\n",
+		    github_paused(github_current, NULL, NULL));
 }
 
 void
 github_metrics_free(void)
 {
 	counter_set_free(&github_requests);
+}
+
+/* GET /rate_limit costs nothing and is how health checks see GitHub. */
+static int
+github_exempt(const char *method, const struct github_call *gc)
+{
+	return strcmp(method, "GET") == 0 &&
+	    strcmp(gc->gc_endpoint, "/rate_limit") == 0;
+}
+
+static long
+github_refuse(struct github *gh, struct github_call *gc, int64_t now)
+{
+	char	 why[256];
+	long	 id;
+
+	snprintf(why, sizeof(why), "GitHub requests paused for %lld s: %s",
+	    github_seconds_left(gh->gh_pause_until, now), gh->gh_pause_why);
+	gc->gc_refused = 1;
+	TAILQ_INSERT_TAIL(&gh->gh_calls, gc, gc_entry);
+	if ((id = http_request_refuse(gh->gh_http, why, github_on_done,
+	    gc)) == -1) {
+		TAILQ_REMOVE(&gh->gh_calls, gc, gc_entry);
+		github_call_free(gc);
+		return -1;
+	}
+	gh->gh_stats.gs_refused++;
+	return id;
+}
+
+/* The validator to send: the caller's ETag, or the cache's. */
+static char *
+github_condition(struct github *gh, struct github_call *gc,
+    const char *method, const char *url, const char *etag)
+{
+	struct github_cached	*gk;
+	char			*h = NULL;
+
+	if (etag != NULL) {
+		xasprintf(&h, "If-None-Match: %s", etag);
+		return h;
+	}
+	if (strcmp(method, "GET") != 0)
+		return NULL;
+	gc->gc_cache_url = xstrdup(url);
+	if ((gk = github_cache_find(gh, url)) == NULL)
+		return NULL;
+	if (gk->gk_etag != NULL)
+		xasprintf(&h, "If-None-Match: %s", gk->gk_etag);
+	else
+		xasprintf(&h, "If-Modified-Since: %s", gk->gk_modified);
+	return h;
 }
 
 long
@@ -619,7 +1211,18 @@ github_request(struct github *gh, const char *method, const char *url,
 	struct github_call	*gc;
 	char			*h[7];
 	long			 id;
+	int64_t			 now = github_now(gh);
 	int			 i, n = 0;
+
+	gc = xcalloc(1, sizeof(*gc));
+	gc->gc_gh = gh;
+	gc->gc_done = done;
+	gc->gc_arg = arg;
+	github_endpoint_template(conf->c_api_url, url, gc->gc_endpoint,
+	    sizeof(gc->gc_endpoint));
+	github_pause_expire(gh, now);
+	if (gh->gh_pause != PAUSE_NONE && !github_exempt(method, gc))
+		return github_refuse(gh, gc, now);
 
 	h[n++] = xstrdup("Accept: application/vnd.github+json");
 	h[n++] = xstrdup("User-Agent: " POLLER_USER_AGENT);
@@ -628,8 +1231,8 @@ github_request(struct github *gh, const char *method, const char *url,
 		xasprintf(&h[n++], "Authorization: Bearer %s", conf->c_token);
 	if (body != NULL)
 		h[n++] = xstrdup("Content-Type: application/json");
-	if (etag != NULL)
-		xasprintf(&h[n++], "If-None-Match: %s", etag);
+	if ((h[n] = github_condition(gh, gc, method, url, etag)) != NULL)
+		n++;
 	h[n] = NULL;
 
 	memset(&rq, 0, sizeof(rq));
@@ -641,16 +1244,174 @@ github_request(struct github *gh, const char *method, const char *url,
 	rq.hq_timeout_ms = timeout_ms > 0 ? timeout_ms : GITHUB_TIMEOUT_MS;
 	rq.hq_ca_file = conf->c_ca_file != NULL && conf->c_ca_file[0] != '\0' ?
 	    conf->c_ca_file : NULL;
-	gc = xcalloc(1, sizeof(*gc));
-	gc->gc_done = done;
-	gc->gc_arg = arg;
-	github_endpoint_template(conf->c_api_url, url, gc->gc_endpoint,
-	    sizeof(gc->gc_endpoint));
+	TAILQ_INSERT_TAIL(&gh->gh_calls, gc, gc_entry);
 	if ((id = http_request_start(gh->gh_http, &rq, github_on_done,
-	    gc)) == -1)
-		free(gc);
+	    gc)) == -1) {
+		TAILQ_REMOVE(&gh->gh_calls, gc, gc_entry);
+		github_call_free(gc);
+	}
 
 	for (i = 0; i < n; i++)
 		freezero_str(h[i]);
 	return id;
+}
+
+/* ---- pagination -------------------------------------------------------- */
+
+static void	 github_pages_on_page(struct http_response *, void *);
+
+static void
+github_pages_finish(struct github_pages *gp, int ok, const char *err)
+{
+	TAILQ_REMOVE(&gp->gp_gh->gh_walks, gp, gp_entry);
+	gp->gp_done(ok, gp->gp_changed, err, gp->gp_arg);
+	free(gp->gp_url);
+	free(gp);
+}
+
+/* The next page, if it is one to follow; the token goes nowhere else. */
+static char *
+github_pages_next(struct github_pages *gp, const struct http_response *res,
+    const char **err)
+{
+	const char	*api = gp->gp_gh->gh_conf->c_api_url;
+	char		*link, *next = NULL;
+	size_t		 len = strlen(api);
+
+	*err = NULL;
+	if ((link = http_header_get(res, "Link")) != NULL)
+		next = github_link_next(link);
+	free(link);
+	if (next != NULL && (strncmp(next, api, len) != 0 ||
+	    next[len] != '/')) {
+		free(next);
+		*err = "the next page is not under the API URL";
+		return NULL;
+	}
+	return next;
+}
+
+static void
+github_pages_on_page(struct http_response *res, void *arg)
+{
+	struct github_pages	*gp = arg;
+	const char		*err;
+	char			*text, *next;
+
+	gp->gp_http_id = -1;
+	if (gp->gp_cancelled) {
+		github_pages_finish(gp, 0, "cancelled");
+		return;
+	}
+	if (res->hr_status < 200 || res->hr_status > 299) {
+		text = github_error_text(res);
+		github_pages_finish(gp, 0, text);
+		free(text);
+		return;
+	}
+
+	if (!res->hr_cached)
+		gp->gp_changed = 1;
+	if (gp->gp_page(res, gp->gp_arg) == -1 || gp->gp_cancelled) {
+		github_pages_finish(gp, 0, gp->gp_cancelled ? "cancelled" :
+		    "a page was refused");
+		return;
+	}
+	next = github_pages_next(gp, res, &err);
+	if (next == NULL || ++gp->gp_pages >= gp->gp_max) {
+		free(next);
+		github_pages_finish(gp, err == NULL, err);
+		return;
+	}
+
+	free(gp->gp_url);
+	gp->gp_url = next;
+	gp->gp_http_id = github_request(gp->gp_gh, "GET", gp->gp_url, NULL,
+	    NULL, 0, github_pages_on_page, gp);
+	if (gp->gp_http_id == -1)
+		github_pages_finish(gp, 0, "cannot start the request");
+}
+
+long
+github_get_pages(struct github *gh, const char *url, int max_pages,
+    github_page_fn page, github_pages_done_fn done, void *arg)
+{
+	struct github_pages	*gp;
+
+	if (url == NULL || max_pages < 1 || page == NULL || done == NULL)
+		return -1;
+	gp = xcalloc(1, sizeof(*gp));
+	gp->gp_gh = gh;
+	gp->gp_id = ++gh->gh_next_walk;
+	gp->gp_url = xstrdup(url);
+	gp->gp_max = max_pages;
+	gp->gp_page = page;
+	gp->gp_done = done;
+	gp->gp_arg = arg;
+	TAILQ_INSERT_TAIL(&gh->gh_walks, gp, gp_entry);
+
+	gp->gp_http_id = github_request(gh, "GET", gp->gp_url, NULL, NULL, 0,
+	    github_pages_on_page, gp);
+	if (gp->gp_http_id == -1) {
+		TAILQ_REMOVE(&gh->gh_walks, gp, gp_entry);
+		free(gp->gp_url);
+		free(gp);
+		return -1;
+	}
+	return gp->gp_id;
+}
+
+void
+github_cancel_pages(struct github *gh, long id)
+{
+	struct github_pages	*gp;
+
+	TAILQ_FOREACH(gp, &gh->gh_walks, gp_entry)
+		if (gp->gp_id == id)
+			break;
+	if (gp == NULL || gp->gp_cancelled)
+		return;
+	gp->gp_cancelled = 1;
+	if (gp->gp_http_id != -1)
+		http_cancel(gh->gh_http, gp->gp_http_id);
+}
+
+int
+github_json(struct json_doc *doc, const struct http_response *res,
+    const char **why)
+{
+	if (res->hr_status == 0) {
+		*why = "GitHub did not answer";
+		return -1;
+	}
+	if (res->hr_body.b_len == 0) {
+		*why = "GitHub's answer has no body";
+		return -1;
+	}
+	return json_parse(doc, (const char *)res->hr_body.b_data,
+	    res->hr_body.b_len, why);
+}
+
+void
+github_free(struct github *gh)
+{
+	struct github_call	*gc;
+	struct github_pages	*gp;
+
+	if (gh == NULL)
+		return;
+	/* Answers still to come find no client and reach nobody. */
+	while ((gc = TAILQ_FIRST(&gh->gh_calls)) != NULL) {
+		TAILQ_REMOVE(&gh->gh_calls, gc, gc_entry);
+		gc->gc_gh = NULL;
+	}
+	while ((gp = TAILQ_FIRST(&gh->gh_walks)) != NULL) {
+		TAILQ_REMOVE(&gh->gh_walks, gp, gp_entry);
+		free(gp->gp_url);
+		free(gp);
+	}
+	github_cache_clear(gh);
+	if (github_current == gh)
+		github_current = NULL;
+	free(gh);
 }

@@ -108,18 +108,100 @@ struct github;
  */
 void	 github_endpoint_template(const char *, const char *, char *,
 	    size_t);
-/* Appends the request counters and the rate-limit gauge. */
+/* Appends the request counters, the rate-limit and the pause gauges. */
 void	 github_metrics(struct buf *);
 void	 github_metrics_free(void);
 
+/*
+ * The answers of GETs kept for conditional requests, by URL; the least
+ * recently used go first when either bound is reached.
+ */
+#define GITHUB_CACHE_ENTRIES	4096
+#define GITHUB_CACHE_BYTES	((size_t)64 * 1024 * 1024)
+
+/*
+ * Requests wait while the primary budget is down to this reserve: the
+ * larger of it and 1% of the limit, but never more than half the limit.
+ */
+#define GITHUB_RATE_RESERVE	50
+
+/* Pauses after a secondary rate limit: doubled while they repeat. */
+#define GITHUB_SECONDARY_PAUSE_MS	(60 * 1000L)
+#define GITHUB_SECONDARY_PAUSE_MAX_MS	(15 * 60 * 1000L)
+/* Pauses after a 5xx or no answer: doubled per failure in a row. */
+#define GITHUB_BACKOFF_MS		1000L
+#define GITHUB_BACKOFF_MAX_MS		(60 * 1000L)
+/* Retry-After is obeyed within these bounds (seconds). */
+#define GITHUB_RETRY_AFTER_MIN	1
+#define GITHUB_RETRY_AFTER_MAX	3600
+
+struct github_stats {
+	uint64_t	 gs_requests;		/* answers received (any) */
+	uint64_t	 gs_not_modified;	/* 304s */
+	uint64_t	 gs_charged;		/* 2xx/4xx/5xx except 304 */
+	uint64_t	 gs_refused;		/* held back by a pause */
+	int64_t		 gs_remaining;		/* -1 until known */
+	int64_t		 gs_limit;
+	time_t		 gs_reset;		/* epoch, 0 until known */
+};
+
+/*
+ * github_free() is called after http_client_free(), which finishes every
+ * request in flight; answers that come after github_free() reach nobody.
+ */
 struct github *github_new(struct http_client *, const struct config *);
 void	 github_free(struct github *);
 /*
  * Starts a request; body is JSON text or NULL, etag an If-None-Match
  * value or NULL, timeout_ms 0 for GITHUB_TIMEOUT_MS.  Returns the
- * http_client id, or -1.
+ * http_client id, or -1.  done is called exactly once, never from inside
+ * this call; hr_status 0 means no answer (hr_error says why).
+ *
+ * A GET without etag is made conditional from the cache: a 304 reaches
+ * done as the cached 200 (hr_cached 1) with the cached Link and ETag and
+ * the fresh x-ratelimit-* headers.  While a pause is in force nothing is
+ * sent but GET /rate_limit: done gets hr_status 0 and hr_error
+ * "GitHub requests paused for N s: <reason>".
  */
 long	 github_request(struct github *, const char *, const char *,
 	    const char *, const char *, long, http_done_fn, void *);
+
+void	 github_get_stats(const struct github *, struct github_stats *);
+/* 1 while requests are held back; until (epoch s) and why set. */
+int	 github_paused(const struct github *, time_t *, const char **);
+
+/* One page's answer; return -1 to stop early (error). */
+typedef int (*github_page_fn)(const struct http_response *, void *);
+/*
+ * ok: all pages came (2xx or cached); changed: some page was not a 304;
+ * err: why not ok (static or owned until return).
+ */
+typedef void (*github_pages_done_fn)(int, int, const char *, void *);
+/*
+ * Walks the pages of a list from url along rel="next", each page through
+ * the conditional cache, at most max_pages of them (then ok is 1).  done
+ * is called exactly once, never from inside this call; also with ok 0
+ * when http_client_free() or github_cancel_pages() ends the walk.
+ * Returns an id for github_cancel_pages(), or -1 (done is then not
+ * called).
+ */
+long	 github_get_pages(struct github *, const char *, int, github_page_fn,
+	    github_pages_done_fn, void *);
+/* Ends a walk: done is called with ok 0, maybe before this returns. */
+void	 github_cancel_pages(struct github *, long);
+
+/*
+ * Parses an answer's body, which must be complete, valid JSON.  Returns
+ * 0, or -1 with a reason in why (and nothing to free).
+ */
+struct json_doc;
+int	 github_json(struct json_doc *, const struct http_response *,
+	    const char **);
+
+/*
+ * For tests: the clock pauses are measured by, in epoch milliseconds
+ * (NULL for the real one), so that they pass without waiting.
+ */
+void	 github_set_clock(struct github *, int64_t (*)(void));
 
 #endif

@@ -18,6 +18,8 @@
 #include "json_write.h"
 #include "log.h"
 #include "poller.h"
+#include "poller_auto.h"
+#include "poller_hooks.h"
 #include "poller_runners.h"
 #include "supervisor.h"
 #include "util.h"
@@ -162,8 +164,11 @@ poller_peer_changed(enum ipc_role role, struct ipc_channel *ch)
 static int
 poller_configure(struct config *conf, int first, char *err, size_t errlen)
 {
-	if (!first)
+	if (!first) {
+		poller_auto_configure(conf);
+		poller_hooks_configure(conf);
 		return 0;
+	}
 	if (privsep_drop(conf->c_user, NULL, (gid_t)-1, err, errlen) == -1)
 		return -1;
 	if ((poller_http = http_client_new(child.cs_base)) == NULL) {
@@ -172,18 +177,26 @@ poller_configure(struct config *conf, int first, char *err, size_t errlen)
 	}
 	poller_github = github_new(poller_http, &child.cs_config);
 	poller_runners_init(poller_github);
+	poller_auto_init(poller_github);
+	poller_hooks_init(poller_github);
 	log_info(LC_START, "GitHub API at %s", conf->c_api_url);
+	poller_auto_configure(conf);
+	poller_hooks_configure(conf);
 	return 0;
 }
 
 static void
 poller_shutdown(void)
 {
+	poller_auto_stop();
+	poller_hooks_stop();
 	poller_runners_stop();
 	if (poller_http != NULL) {
 		http_client_free(poller_http);
 		poller_http = NULL;
 	}
+	poller_auto_free();
+	poller_hooks_free();
 	poller_runners_free();
 	if (poller_github != NULL) {
 		github_free(poller_github);
@@ -195,6 +208,8 @@ poller_shutdown(void)
 static const struct ipc_dispatch poller_httpd_table[] = {
 	{ MSG_HEALTH_REQ,	poller_on_health_req },
 	{ MSG_RUNNER_CREATE,	poller_on_runner_create },
+	{ MSG_WEBHOOK,		poller_on_webhook },
+	{ MSG_GITHUB_CLEANUP,	poller_on_github_cleanup },
 	{ MSG_NONE,		NULL }
 };
 
@@ -205,6 +220,21 @@ static const struct ipc_dispatch poller_docker_table[] = {
 	{ MSG_NONE,		NULL }
 };
 
+static void
+poller_metrics(struct buf *b)
+{
+	github_metrics(b);
+	poller_hooks_metrics(b);
+	poller_auto_metrics(b);
+}
+
+static void
+poller_status(struct json_writer *jw)
+{
+	poller_runners_status(jw);
+	poller_auto_status(jw);
+}
+
 const struct child_ops poller_ops = {
 	.co_role = ROLE_POLLER,
 	.co_peer_tables = {
@@ -212,8 +242,8 @@ const struct child_ops poller_ops = {
 		[ROLE_DOCKER] = poller_docker_table,
 	},
 	.co_configure = poller_configure,
-	.co_status = poller_runners_status,
+	.co_status = poller_status,
 	.co_peer_changed = poller_peer_changed,
 	.co_shutdown = poller_shutdown,
-	.co_metrics = github_metrics,
+	.co_metrics = poller_metrics,
 };

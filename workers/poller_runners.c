@@ -20,6 +20,7 @@
 #include "github.h"
 #include "json_write.h"
 #include "log.h"
+#include "demand.h"
 #include "poller_runners.h"
 #include "runner.h"
 #include "supervisor.h"
@@ -65,6 +66,7 @@ struct create_job {
 	char			*cj_scope;
 	char			*cj_scope_name;
 	char			*cj_pool;
+	const char		*cj_origin;	/* "api" or "auto" */
 	struct strlist		 cj_labels;	/* the pool's */
 	int			 cj_token_mode;
 	char			*cj_group;	/* runner group name, or "" */
@@ -80,6 +82,9 @@ struct recent_runner {
 	TAILQ_ENTRY(recent_runner) rr_entry;
 	char			*rr_name;
 	char			*rr_pool;
+	char			*rr_scope;
+	char			*rr_scope_name;
+	struct strlist		 rr_labels;
 	uint64_t		 rr_until_ms;
 };
 
@@ -164,6 +169,9 @@ recent_free(struct recent_runner *rr)
 	TAILQ_REMOVE(&pr_recent, rr, rr_entry);
 	free(rr->rr_name);
 	free(rr->rr_pool);
+	free(rr->rr_scope);
+	free(rr->rr_scope_name);
+	strlist_clear(&rr->rr_labels, 0);
 	free(rr);
 }
 
@@ -552,6 +560,9 @@ job_finish(struct create_job *cj)
 		rr = xcalloc(1, sizeof(*rr));
 		rr->rr_name = xstrdup(cj->cj_items[i].ci_name);
 		rr->rr_pool = xstrdup(cj->cj_pool);
+		rr->rr_scope = xstrdup(cj->cj_scope);
+		rr->rr_scope_name = xstrdup(cj->cj_scope_name);
+		strlist_copy(&rr->rr_labels, &cj->cj_labels);
 		rr->rr_until_ms = monotonic_ms() + RECENT_TTL_MS;
 		TAILQ_INSERT_TAIL(&pr_recent, rr, rr_entry);
 	}
@@ -770,7 +781,7 @@ item_send_start(struct create_item *ci)
 	ipc_put_str(&b, ci->ci_name);
 	ipc_put_str(&b, cj->cj_scope);
 	ipc_put_str(&b, cj->cj_scope_name);
-	ipc_put_str(&b, "api");
+	ipc_put_str(&b, cj->cj_origin);
 	ipc_put_u64(&b, ci->ci_github_id);
 	ipc_put_u16(&b, (uint16_t)cj->cj_labels.sl_count);
 	for (i = 0; i < cj->cj_labels.sl_count; i++)
@@ -1208,6 +1219,7 @@ job_new(const struct create_req *cr, const struct pool *pl)
 	cj->cj_scope = xstrdup(cr->cr_scope);
 	cj->cj_scope_name = xstrdup(cr->cr_scope_name);
 	cj->cj_pool = xstrdup(pl->pl_name);
+	cj->cj_origin = "api";
 	cj->cj_token_mode = pl->pl_registration == REG_TOKEN;
 	cj->cj_group = xstrdup(cr->cr_group[0] != '\0' ? cr->cr_group :
 	    pl->pl_runner_group != NULL ? pl->pl_runner_group : "");
@@ -1561,4 +1573,145 @@ poller_runners_status(struct json_writer *jw)
 	jw_kv_int(jw, "registering", (int64_t)n);
 	jw_kv_int(jw, "deregistered", (int64_t)pr_deregistered);
 	jw_object_end(jw);
+}
+
+int
+poller_runners_has(const char *name)
+{
+	recent_prune();
+	return name_in_use(name);
+}
+
+static void
+scope_add(struct strlist *scopes, struct strlist *names, const char *scope,
+    const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; i < scopes->sl_count; i++)
+		if (strcmp(scopes->sl_items[i], scope) == 0 &&
+		    strcasecmp(names->sl_items[i], name) == 0)
+			return;
+	strlist_add(scopes, scope);
+	strlist_add(names, name);
+}
+
+void
+poller_runners_scopes(struct strlist *scopes, struct strlist *names)
+{
+	struct create_job	*cj;
+	size_t			 i;
+
+	for (i = 0; i < pr_ntable; i++)
+		if (pr_table[i].rn_scope != NULL &&
+		    pr_table[i].rn_scope_name != NULL &&
+		    pr_table[i].rn_scope[0] != '\0')
+			scope_add(scopes, names, pr_table[i].rn_scope,
+			    pr_table[i].rn_scope_name);
+	TAILQ_FOREACH(cj, &pr_jobs, cj_entry)
+		scope_add(scopes, names, cj->cj_scope, cj->cj_scope_name);
+}
+
+/* ---- automatic mode ---------------------------------------------------- */
+
+int
+poller_runners_start(const char *pool, const char *scope,
+    const char *scope_name, unsigned int count, char *err, size_t errlen)
+{
+	struct create_req	 cr;
+	struct create_job	*cj;
+	struct pool		*pl;
+
+	if (pr_stopping) {
+		snprintf(err, errlen, "the poller is stopping");
+		return -1;
+	}
+	if ((pl = config_find_pool(&child.cs_config, pool)) == NULL) {
+		snprintf(err, errlen, "pool %s is not configured", pool);
+		return -1;
+	}
+	if (create_capacity(pl, count, err, errlen) != 0)
+		return -1;
+
+	memset(&cr, 0, sizeof(cr));
+	cr.cr_scope = xstrdup(scope);
+	cr.cr_scope_name = xstrdup(scope_name);
+	cr.cr_count = (uint16_t)count;
+	cr.cr_name = xstrdup("");
+	cr.cr_group = xstrdup("");
+	cj = job_new(&cr, pl);
+	cj->cj_origin = "auto";
+	if (job_name_runners(cj, &cr, err, errlen) == -1) {
+		create_req_free(&cr);
+		job_free(cj);
+		return -1;
+	}
+	create_req_free(&cr);
+
+	TAILQ_INSERT_TAIL(&pr_jobs, cj, cj_entry);
+	log_info(LC_INFO, "starting %zu runner%s of pool %s for %s %s",
+	    cj->cj_n, cj->cj_n == 1 ? "" : "s", cj->cj_pool, cj->cj_scope,
+	    cj->cj_scope_name);
+	if (cj->cj_token_mode)
+		job_get_token(cj);
+	else
+		job_get_group(cj);
+	return 0;
+}
+
+static void
+demand_add(struct demand_runner **out, size_t *n, size_t *cap,
+    const char *pool, const struct strlist *labels, const char *scope,
+    const char *scope_name, enum runner_status status)
+{
+	struct demand_runner	*dr;
+
+	if (*n == *cap) {
+		*cap = *cap == 0 ? 16 : *cap * 2;
+		*out = xreallocarray(*out, *cap, sizeof(**out));
+	}
+	dr = &(*out)[(*n)++];
+	dr->dr_pool = pool;
+	dr->dr_labels = *labels;
+	dr->dr_scope = scope;
+	dr->dr_scope_name = scope_name;
+	dr->dr_status = status;
+}
+
+size_t
+poller_runners_demand(struct demand_runner **out)
+{
+	struct create_job	*cj;
+	struct create_item	*ci;
+	struct recent_runner	*rr;
+	const struct runner	*rn;
+	size_t			 i, n = 0, cap = 0;
+
+	*out = NULL;
+	recent_prune();
+	for (i = 0; i < pr_ntable; i++) {
+		rn = &pr_table[i];
+		demand_add(out, &n, &cap, rn->rn_pool, &rn->rn_labels,
+		    rn->rn_scope, rn->rn_scope_name, rn->rn_status);
+	}
+	TAILQ_FOREACH(cj, &pr_jobs, cj_entry)
+		for (i = 0; i < cj->cj_n; i++) {
+			ci = &cj->cj_items[i];
+			if ((ci->ci_state == ITEM_DONE && !ci->ci_ok) ||
+			    table_find(ci->ci_name) != NULL)
+				continue;
+			demand_add(out, &n, &cap, cj->cj_pool, &cj->cj_labels,
+			    cj->cj_scope, cj->cj_scope_name, RUNNER_STARTING);
+		}
+	TAILQ_FOREACH(rr, &pr_recent, rr_entry)
+		demand_add(out, &n, &cap, rr->rr_pool, &rr->rr_labels,
+		    rr->rr_scope, rr->rr_scope_name, RUNNER_STARTING);
+	return n;
+}
+
+int
+poller_runners_ready(void)
+{
+	return !pr_stopping && pr_have_table &&
+	    child.cs_peers[ROLE_DOCKER] != NULL;
 }

@@ -16,6 +16,7 @@
 /* A registration token is reused until this long before it expires. */
 #define POLLER_TOKEN_MARGIN		300
 
+struct demand_runner;
 struct json_writer;
 
 void	 poller_runners_init(struct github *);
@@ -25,6 +26,31 @@ void	 poller_runners_stop(void);
 void	 poller_runners_free(void);
 void	 poller_runners_peer_changed(enum ipc_role, struct ipc_channel *);
 void	 poller_runners_status(struct json_writer *);
+
+/* True if a container, or a runner being created, has this name. */
+int	 poller_runners_has(const char *);
+/*
+ * Appends the scopes ("repo" or "org", and the name) of the runners that
+ * exist or are being created, each once; the two lists stay parallel.
+ */
+void	 poller_runners_scopes(struct strlist *, struct strlist *);
+
+/*
+ * Automatic mode: registers count runners of a pool for a scope and has
+ * them started, labelled as started by automatic mode.  Returns 0 once
+ * the work is under way (its outcome is logged), or -1 with a message.
+ */
+int	 poller_runners_start(const char *, const char *, const char *,
+	    unsigned int, char *, size_t);
+/*
+ * The runners for the scheduler, in a new array: the docker worker's
+ * table, plus the runners being registered or just started that it does
+ * not show yet, as starting.  The strings point into the poller's own
+ * tables: use them before returning to the event loop.
+ */
+size_t	 poller_runners_demand(struct demand_runner **);
+/* True once the docker worker's table has arrived. */
+int	 poller_runners_ready(void);
 
 int	 poller_on_runner_create(struct ipc_channel *, struct ipc_msg *,
 	    void *);

@@ -8,8 +8,43 @@ which need no credentials.
 
     python3 ghdouble.py --listen 127.0.0.1:0 --token T [--token U]
         [--login octocat] [--rate-limit 5000] [--log FILE]
+        [--demo [--webhook-url URL --webhook-secret S]]
 
 With port 0 the first line on stdout is "listening on 127.0.0.1:NNNN".
+
+--demo builds a small world (the user of --login with 3 repositories,
+the organization octo-org with 2; workflows with several runs-on forms,
+some for GitHub-hosted runners only) and queues a job every 20 to 40 s
+on a random repository, lasting 5 to 15 s, until it is stopped.  With
+--webhook-url it also delivers the workflow_job webhooks there (and a
+ping first), signed with --webhook-secret.  deploy/run-local.sh uses it
+when no GitHub token is configured.
+
+The world, for tests (control endpoints, JSON bodies, no credentials):
+  POST /_double/repos {full_name, private?, archived?, disabled?,
+       owner_type?: User|Organization, collaborator?, member?, admin?,
+       workflows?: {"ci.yml": "<yaml>"}}  creates or replaces a repo
+  POST /_double/workflow {repo, name, content}  one file (null deletes)
+  GET  /_double/repos, /_double/runs, /_double/jobs, /_double/runners
+  POST /_double/jobs {repo, labels, duration, run_id?, workflow?, name?}
+       queues a job (in a new run unless run_id); once the world has
+       repositories, a job on an unknown one is refused
+  POST /_double/jobs/complete {id, conclusion?}  a queued job done
+       elsewhere (a GitHub-hosted runner, a cancel)
+Webhooks:
+  POST /_double/webhook {url, secret, events?}  the target; sends a ping
+  GET  /_double/deliveries[?body=1]  what was sent, the status answered,
+       sent_at and answered_at (epoch seconds)
+  POST /_double/webhook/redeliver {guid}  the same delivery again
+  POST /_double/webhook/raw {body, event?, signature?}  any body; no
+       signature key signs it, null sends none, a string is sent as is
+Faults and counting:
+  POST /_double/fail {status, count, retry_after?, message?, path?,
+       mode?: status|malformed}  (malformed: a 200 with half its JSON)
+  POST /_double/delay {seconds, count}
+  POST /_double/budget {remaining, reset_in?, status?: 403|429}
+  GET  /_double/requests (method, path, status, charged), POST
+       /_double/requests/clear, GET /_double/budgets, POST /_double/reset
 
 New endpoints are added with the @route decorator: a handler receives
 the request context and the regex match, and returns a Response.
@@ -17,9 +52,15 @@ the request context and the regex match, and returns a Response.
 
 import argparse
 import base64
+import copy
+import functools
 import hashlib
+import hmac
+import http.client as httpclient
 import json
 import os
+import queue
+import random
 import re
 import secrets
 import signal
@@ -27,6 +68,7 @@ import sys
 import threading
 import time
 import urllib.parse
+import uuid
 from email.utils import formatdate, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -40,11 +82,26 @@ ANON_LIMIT = 60
 WINDOW = 3600
 MAX_BODY = 10 * 1024 * 1024
 IDLE_TIMEOUT = 120
+SECONDARY_DOC_URL = RATE_DOC_URL + "#about-secondary-rate-limits"
+CONTENTS_DOC_URL = ("https://docs.github.com/rest/repos/contents"
+                    "#get-repository-content")
+FIRST_REPO_ID = 700000001
+FIRST_RUN_ID = 10000000001      # real run and job ids passed 2**32 long ago
+FIRST_JOB_ID = 30000000001
+FIRST_WORKFLOW_ID = 161335
+FIRST_OWNER_ID = 100001
+HOOK_TIMEOUT = 10               # GitHub gives a receiver 10 s to answer
+RAW_TYPES = ("application/vnd.github.raw", "application/vnd.github.v3.raw")
+
+
+@functools.lru_cache(maxsize=None)
+def fixture_text(name):
+    with open(os.path.join(FIXTURES, name), encoding="utf-8") as f:
+        return f.read()
 
 
 def load_fixture(name):
-    with open(os.path.join(FIXTURES, name), encoding="utf-8") as f:
-        return json.load(f)
+    return json.loads(fixture_text(name))
 
 
 class Response:
@@ -56,7 +113,7 @@ class Response:
         self.body = body
         self.headers = dict(headers or {})
         self.charge = charge
-        self.etag = etag
+        self.etag = etag            # True, False, or the ETag to send
         self.last_modified = last_modified
 
 
@@ -75,6 +132,7 @@ class Budget:
         self.limit = limit
         self.used = 0
         self.reset = int(time.time()) + WINDOW
+        self.status = 403           # or 429, what exhaustion answers
 
     def roll(self):
         now = int(time.time())
@@ -99,6 +157,9 @@ class State:
         self.tokens = list(tokens)
         self.login = login
         self.rate_limit = rate_limit
+        self.base_url = "http://127.0.0.1"     # set once the port is known
+        self.outbox = queue.Queue()     # deliveries for the Deliverer
+        self.generation = 0             # bumped by reset: drops old ones
         self.reset()
 
     def reset(self):
@@ -115,7 +176,20 @@ class State:
         self.groups = {}            # org (lower case) -> extra groups
         self.next_group_id = 3      # 1 is Default, 2 GitHub-hosted
         self.jobs = []
-        self.next_job_id = 1
+        self.jobs_by_id = {}
+        self.next_job_id = FIRST_JOB_ID
+        self.owners = {}            # lower-case login -> owner entry
+        self.next_owner_id = FIRST_OWNER_ID
+        self.repos = {}             # lower-case full name -> repo entry
+        self.next_repo_id = FIRST_REPO_ID
+        self.workflow_ids = {}      # (repo key, file name) -> id
+        self.runs = {}              # id -> run entry
+        self.next_run_id = FIRST_RUN_ID
+        self.hook = None            # the one webhook target, if any
+        self.next_hook_id = 545206701
+        self.deliveries = []        # what was sent, see Deliverer
+        self.generation += 1
+        self.owner(self.login, "User")
 
     def label_id(self, name):
         key = name.lower()
@@ -162,11 +236,113 @@ class State:
             job["status"] = "in_progress"
             job["runner_name"] = runner["name"]
             job["runner_id"] = runner["id"]
+            job["runner_group_id"] = runner["runner_group_id"]
             job["started_at"] = time.time()
             runner["busy"] = True
             runner["job"] = job["id"]
+            self.job_event(job, "in_progress")
             return job
         return None
+
+    # -- the world: owners, repositories, runs
+
+    def owner(self, login, kind):
+        """The owner entry of login, created as kind when new."""
+        key = login.lower()
+        if key not in self.owners:
+            oid = 1 if key == self.login.lower() else self.next_owner_id
+            if oid != 1:
+                self.next_owner_id += 1
+            self.owners[key] = {"login": login, "id": oid, "type": kind}
+        return self.owners[key]
+
+    def repo(self, full_name):
+        return self.repos.get(str(full_name).lower())
+
+    def workflow_id(self, repo, name):
+        key = (repo["full_name"].lower(), name)
+        if key not in self.workflow_ids:
+            self.workflow_ids[key] = FIRST_WORKFLOW_ID + \
+                len(self.workflow_ids)
+        return self.workflow_ids[key]
+
+    def group_name(self, owner, group_id):
+        if group_id is None:
+            return None
+        if group_id == 1:
+            return "Default"
+        for g in self.groups.get(owner.lower(), []):
+            if g["id"] == group_id:
+                return g["name"]
+        return None
+
+    def run_jobs(self, run_id):
+        return [j for j in self.jobs if j["run_id"] == run_id]
+
+    def run_status(self, run_id):
+        """queued while every job waits, completed when all are done,
+        in_progress in between; and the run's conclusion."""
+        states = [j["status"] for j in self.run_jobs(run_id)]
+        if all(x == "completed" for x in states):
+            concl = [j["conclusion"] for j in self.run_jobs(run_id)]
+            return "completed", "success" if \
+                all(c in ("success", "skipped") for c in concl) else \
+                "failure"
+        if all(x == "queued" for x in states):
+            return "queued", None
+        return "in_progress", None
+
+    def job_event(self, job, action):
+        """Queue a workflow_job delivery for the webhook target."""
+        if self.hook is None or not hook_wants(self.hook, "workflow_job"):
+            return
+        payload = workflow_job_payload(self, job, action)
+        self.deliver("workflow_job", payload, action=action,
+                     job_id=job["id"], repo=job["repo"])
+
+    def deliver(self, event, payload, **info):
+        """Record a delivery and hand it to the Deliverer; returns it."""
+        hook = self.hook
+        body = payload if isinstance(payload, bytes) else \
+            json.dumps(payload, separators=(",", ":")).encode("utf-8")
+        owner = self.owner_of(info.get("repo"))
+        target = "organization" if owner is not None and \
+            owner["type"] == "Organization" else "repository"
+        headers = {
+            "User-Agent": "GitHub-Hookshot/" + hook["agent"],
+            "Content-Type": "application/json",
+            "X-GitHub-Event": event,
+            "X-GitHub-Delivery": info.pop("guid", None) or
+            str(uuid.uuid4()),
+            "X-GitHub-Hook-ID": str(hook["id"]),
+            "X-GitHub-Hook-Installation-Target-Type": target,
+            "X-GitHub-Hook-Installation-Target-ID": str(
+                owner["id"] if owner is not None else 1),
+        }
+        signature = info.pop("signature", True)
+        if signature is True and hook["secret"]:
+            headers["X-Hub-Signature"] = "sha1=" + hmac.new(
+                hook["secret"].encode(), body, hashlib.sha1).hexdigest()
+            headers["X-Hub-Signature-256"] = sign(hook["secret"], body)
+        elif isinstance(signature, str):
+            headers["X-Hub-Signature-256"] = signature
+        record = {"id": len(self.deliveries) + 1,
+                  "guid": headers["X-GitHub-Delivery"], "event": event,
+                  "action": info.get("action"), "job_id": info.get("job_id"),
+                  "repo": info.get("repo"), "url": hook["url"],
+                  "hook_id": hook["id"],
+                  "redelivery": bool(info.get("redelivery")),
+                  "status_code": None, "error": None, "sent_at": None,
+                  "answered_at": None, "headers": headers, "body": body,
+                  "done": threading.Event()}
+        self.deliveries.append(record)
+        self.outbox.put((self.generation, record))
+        return record
+
+    def owner_of(self, full_name):
+        if not full_name:
+            return None
+        return self.owners.get(str(full_name).split("/")[0].lower())
 
     def budget_for(self, token, client):
         if token is None:
@@ -176,9 +352,12 @@ class State:
         b.roll()
         return b
 
-    def take_fail(self):
-        """The injected failure for this request, if any is pending."""
+    def take_fail(self, path):
+        """The injected failure for this request, if any is pending and
+        meant for this path (a substring of path and query)."""
         if self.fail is None or self.fail["count"] <= 0:
+            return None
+        if self.fail.get("path") and self.fail["path"] not in path:
             return None
         self.fail["count"] -= 1
         f = dict(self.fail)
@@ -437,6 +616,515 @@ for _prefix in (REPO, ORG):
 route("GET", ORG + "/actions/runner-groups")(list_runner_groups)
 
 
+# ---- the world: repositories, workflow files, runs and jobs -----------
+
+def iso(t):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
+def node_id(kind, number):
+    return base64.b64encode(("0%d:%s%d" % (len(kind), kind, number))
+                            .encode()).decode()
+
+
+def blob_sha(content):
+    """Git's blob id: sha1 of "blob <size>\\0" and the bytes."""
+    return hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()
+
+
+def base64_lines(content):
+    """GitHub's content encoding: base64 broken every 60 characters."""
+    text = base64.b64encode(content).decode()
+    return "".join(text[i:i + 60] + "\n" for i in range(0, len(text), 60))
+
+
+def workflow_title(text, fallback):
+    m = re.search(r"^name:[ \t]*(['\"]?)(.+?)\1[ \t]*$", text, re.M)
+    return m.group(2) if m else fallback
+
+
+@functools.lru_cache(maxsize=None)
+def user_repos_template():
+    return json.dumps(load_fixture("orgs-repos-list.openapi-example.json")[0])
+
+
+def owner_json(state, owner, base):
+    template = load_fixture("orgs-repos-list.openapi-example.json")[0]
+    text = json.dumps(template["owner"])
+    text = text.replace("https://api.github.com", base)
+    text = text.replace("/octocat", "/" + owner["login"])
+    out = json.loads(text)
+    out.update(login=owner["login"], id=owner["id"],
+               node_id=node_id("User" if owner["type"] == "User"
+                               else "Organization", owner["id"]),
+               type=owner["type"], site_admin=False)
+    return out
+
+
+def organization_json(owner, base):
+    fixture = "webhook-workflow_job.completed.success.with-organization." \
+        "payload.json"
+    text = json.dumps(load_fixture(fixture)["organization"])
+    text = text.replace("https://api.github.com", base)
+    text = text.replace("/Octocoders", "/" + owner["login"])
+    out = json.loads(text)
+    out.update(login=owner["login"], id=owner["id"],
+               node_id=node_id("Organization", owner["id"]),
+               avatar_url="https://avatars.githubusercontent.com/u/%d?v=4" %
+               owner["id"])
+    return out
+
+
+def repo_json(state, repo, base):
+    """A repository object shaped like orgs-repos-list's items."""
+    owner = state.owner(repo["owner"], repo["owner_type"])
+    text = user_repos_template()
+    text = text.replace("https://api.github.com", base)
+    text = text.replace("octocat/Hello-World", repo["full_name"])
+    text = text.replace("/octocat", "/" + owner["login"])
+    out = json.loads(text)
+    admin = repo["admin"]
+    out.update(id=repo["id"], node_id=node_id("Repository", repo["id"]),
+               name=repo["name"], full_name=repo["full_name"],
+               owner=owner_json(state, owner, base),
+               private=repo["private"], description=None, fork=False,
+               default_branch=repo["default_branch"],
+               archived=repo["archived"], disabled=repo["disabled"],
+               visibility="private" if repo["private"] else "public",
+               created_at=iso(repo["created"]),
+               updated_at=iso(repo["pushed"]),
+               pushed_at=iso(repo["pushed"]),
+               permissions={"admin": admin, "maintain": admin,
+                            "push": True, "triage": True, "pull": True})
+    out.pop("security_and_analysis", None)
+    return out
+
+
+def affiliations(state, repo):
+    """How the authenticated user reaches repo (GitHub's affiliation)."""
+    out = set()
+    if not repo["listed"]:
+        return out
+    if repo["owner"].lower() == state.login.lower():
+        out.add("owner")
+    if repo["owner_type"] == "Organization" and repo["member"]:
+        out.add("organization_member")
+    if repo["collaborator"]:
+        out.add("collaborator")
+    return out
+
+
+def sort_repos(ctx, repos, default_sort):
+    q = ctx.query
+    key = q.get("sort", [default_sort])[0]
+    if key not in ("created", "updated", "pushed", "full_name"):
+        key = default_sort
+    direction = q.get("direction", ["asc" if key == "full_name"
+                                    else "desc"])[0]
+    if key == "full_name":
+        repos.sort(key=lambda r: (r["full_name"].lower(), r["id"]))
+    elif key == "created":
+        repos.sort(key=lambda r: (r["created"], r["id"]))
+    else:
+        repos.sort(key=lambda r: (r["pushed"], r["id"]))
+    if direction == "desc":
+        repos.reverse()
+    return repos
+
+
+def repo_list(ctx, repos):
+    page, headers = paginate(ctx, repos)
+    return Response(200, [repo_json(ctx.state, r, ctx.base_url)
+                          for r in page], headers=headers)
+
+
+@route("GET", "/user/repos")
+def list_user_repos(ctx, m):
+    q = ctx.query
+    kind = q.get("type", [None])[0]
+    visibility = q.get("visibility", [None])[0]
+    affiliation = q.get("affiliation", [None])[0]
+    if kind is not None and (visibility is not None or
+                             affiliation is not None):
+        return error(422, "If you specify visibility or affiliation, you "
+                     "cannot specify type.")
+    wanted = {"owner", "collaborator", "organization_member"}
+    if affiliation is not None:
+        wanted = {a.strip() for a in affiliation.split(",") if a.strip()}
+        if not wanted <= {"owner", "collaborator", "organization_member"}:
+            return error(422, "Validation Failed")
+    if kind in ("owner",):
+        wanted = {"owner"}
+    elif kind == "member":
+        wanted = {"collaborator", "organization_member"}
+    elif kind in ("public", "private"):
+        visibility = kind
+    elif kind not in (None, "all"):
+        return error(422, "Validation Failed")
+    if visibility not in (None, "all", "public", "private"):
+        return error(422, "Validation Failed")
+    repos = [r for r in ctx.state.repos.values()
+             if affiliations(ctx.state, r) & wanted and
+             visibility in (None, "all",
+                            "private" if r["private"] else "public")]
+    return repo_list(ctx, sort_repos(ctx, repos, "full_name"))
+
+
+@route("GET", ORG + "/repos")
+def list_org_repos(ctx, m):
+    org = ctx.state.owners.get(m.group("org").lower())
+    if org is None or org["type"] != "Organization":
+        return error(404, "Not Found")
+    kind = ctx.query.get("type", ["all"])[0]
+    if kind not in ("all", "public", "private", "forks", "sources",
+                    "member"):
+        return error(422, "Validation Failed")
+    repos = [r for r in ctx.state.repos.values()
+             if r["listed"] and r["owner"].lower() == org["login"].lower()
+             and kind != "forks" and
+             (kind not in ("public", "private") or
+              kind == ("private" if r["private"] else "public"))]
+    return repo_list(ctx, sort_repos(ctx, repos, "created"))
+
+
+def find_repo(ctx, m):
+    return ctx.state.repo("%s/%s" % (m.group("owner"), m.group("repo")))
+
+
+@route("GET", REPO)
+def get_repo(ctx, m):
+    repo = find_repo(ctx, m)
+    if repo is None:
+        return error(404, "Not Found")
+    return Response(200, repo_json(ctx.state, repo, ctx.base_url))
+
+
+def content_entry(base, repo, path, sha, size, kind):
+    full, branch = repo["full_name"], repo["default_branch"]
+    api = "%s/repos/%s/contents/%s?ref=%s" % (base, full, path, branch)
+    html = "https://github.com/%s/%s/%s/%s" % (
+        full, "blob" if kind == "file" else "tree", branch, path)
+    git = "%s/repos/%s/git/%s/%s" % (
+        base, full, "blobs" if kind == "file" else "trees", sha)
+    return {"name": path.rsplit("/", 1)[-1], "path": path, "sha": sha,
+            "size": size, "url": api, "html_url": html, "git_url": git,
+            "download_url": "https://raw.githubusercontent.com/%s/%s/%s" %
+            (full, branch, path) if kind == "file" else None,
+            "type": kind, "_links": {"self": api, "git": git, "html": html}}
+
+
+def workflows_tree_sha(repo):
+    listing = "".join("%s %s\n" % (name, wf["sha"]) for name, wf in
+                      sorted(repo["workflows"].items()))
+    return hashlib.sha1(b"tree " + listing.encode()).hexdigest()
+
+
+def contents_not_found():
+    return error(404, "Not Found", doc=CONTENTS_DOC_URL)
+
+
+@route("GET", REPO + r"/contents/(?P<path>.*)")
+def get_contents(ctx, m):
+    repo = find_repo(ctx, m)
+    path = urllib.parse.unquote(m.group("path")).rstrip("/")
+    if repo is None or not repo["workflows"]:
+        return contents_not_found()
+    base = ctx.base_url
+    if path == ".github":
+        return Response(200, [content_entry(
+            base, repo, ".github/workflows", workflows_tree_sha(repo), 0,
+            "dir")])
+    if path == ".github/workflows":
+        return Response(200, [content_entry(
+            base, repo, ".github/workflows/" + name, wf["sha"],
+            len(wf["content"]), "file")
+            for name, wf in sorted(repo["workflows"].items())])
+    name = path[len(".github/workflows/"):] \
+        if path.startswith(".github/workflows/") else None
+    wf = repo["workflows"].get(name) if name else None
+    if wf is None:
+        return contents_not_found()
+    accept = ctx.handler.headers.get("Accept", "")
+    if any(t in accept for t in RAW_TYPES):
+        return Response(200, wf["content"], etag='"%s"' % wf["sha"],
+                        headers={"Content-Type": "application/vnd.github."
+                                 "raw; charset=utf-8"})
+    entry = content_entry(base, repo, path, wf["sha"], len(wf["content"]),
+                          "file")
+    body = {"type": "file", "encoding": "base64", "size": entry["size"],
+            "name": entry["name"], "path": path,
+            "content": base64_lines(wf["content"]), "sha": wf["sha"]}
+    for k in ("url", "git_url", "html_url", "download_url", "_links"):
+        body[k] = entry[k]
+    return Response(200, body)
+
+
+@route("GET", REPO + "/actions/workflows")
+def list_workflows(ctx, m):
+    repo = find_repo(ctx, m)
+    if repo is None:
+        return error(404, "Not Found")
+    base, full = ctx.base_url, repo["full_name"]
+    items = []
+    for name, wf in sorted(repo["workflows"].items()):
+        wid = ctx.state.workflow_id(repo, name)
+        items.append({
+            "id": wid, "node_id": node_id("Workflow", wid),
+            "name": workflow_title(wf["content"].decode("utf-8",
+                                                        "replace"),
+                                   ".github/workflows/" + name),
+            "path": ".github/workflows/" + name, "state": "active",
+            "created_at": iso(repo["created"]),
+            "updated_at": iso(wf["changed"]),
+            "url": "%s/repos/%s/actions/workflows/%d" % (base, full, wid),
+            "html_url": "https://github.com/%s/blob/%s/.github/workflows/"
+            "%s" % (full, repo["default_branch"], name),
+            "badge_url": "https://github.com/%s/workflows/%s/badge.svg" %
+            (full, urllib.parse.quote(name))})
+    page, headers = paginate(ctx, items)
+    return Response(200, {"total_count": len(items), "workflows": page},
+                    headers=headers)
+
+
+def job_json(state, job, base):
+    """A job as GET .../actions/jobs/{id} and workflow_job payloads have
+    it; runner fields stay null while it is queued."""
+    run = state.runs[job["run_id"]]
+    full = job["repo"]
+    runner_group = job.get("runner_group_id")
+    return {
+        "id": job["id"], "run_id": run["id"],
+        "run_url": "%s/repos/%s/actions/runs/%d" % (base, full, run["id"]),
+        "run_attempt": 1, "node_id": node_id("CheckRun", job["id"]),
+        "head_sha": run["head_sha"], "head_branch": run["head_branch"],
+        "url": "%s/repos/%s/actions/jobs/%d" % (base, full, job["id"]),
+        "html_url": "https://github.com/%s/actions/runs/%d/job/%d" %
+        (full, run["id"], job["id"]),
+        "status": job["status"], "conclusion": job["conclusion"],
+        "started_at": iso(job["started_at"] or job["created_at"]),
+        "created_at": iso(job["created_at"]),
+        "completed_at": iso(job["completed_at"])
+        if job["completed_at"] else None,
+        "name": job["name"], "steps": [],
+        "check_run_url": "%s/repos/%s/check-runs/%d" % (base, full,
+                                                        job["id"]),
+        "labels": list(job["labels"]),
+        "runner_id": job["runner_id"], "runner_name": job["runner_name"],
+        "runner_group_id": runner_group,
+        "runner_group_name": state.group_name(full.split("/")[0],
+                                              runner_group),
+        "workflow_name": run["name"],
+    }
+
+
+def run_json(state, run, base):
+    """A workflow run shaped like actions-runs-list's items."""
+    repo = state.repo(run["repo"])
+    out = copy.deepcopy(load_fixture(
+        "actions-runs-list.openapi-example.json")["workflow_runs"][0])
+    status, conclusion = state.run_status(run["id"])
+    jobs = state.run_jobs(run["id"])
+    changed = max([run["created"]] +
+                  [t for j in jobs for t in (j["started_at"],
+                                             j["completed_at"]) if t])
+    api = "%s/repos/%s/actions/runs/%d" % (base, repo["full_name"],
+                                           run["id"])
+    wid = state.workflow_id(repo, run["workflow"])
+    actor = owner_json(state, state.owner(state.login, "User"), base)
+    rj = repo_json(state, repo, base)
+    out.update(
+        id=run["id"], name=run["name"], node_id=node_id("WorkflowRun",
+                                                        run["id"]),
+        check_suite_id=run["id"] + 1, check_suite_node_id=node_id(
+            "CheckSuite", run["id"] + 1),
+        head_branch=run["head_branch"], head_sha=run["head_sha"],
+        path=".github/workflows/%s@%s" % (run["workflow"],
+                                          run["head_branch"]),
+        run_number=run["run_number"], event="push",
+        display_title=run["title"], status=status, conclusion=conclusion,
+        workflow_id=wid, url=api,
+        html_url="https://github.com/%s/actions/runs/%d" %
+        (repo["full_name"], run["id"]),
+        created_at=iso(run["created"]), updated_at=iso(changed),
+        actor=actor, triggering_actor=actor,
+        run_started_at=iso(run["created"]), jobs_url=api + "/jobs",
+        logs_url=api + "/logs", artifacts_url=api + "/artifacts",
+        cancel_url=api + "/cancel", rerun_url=api + "/rerun",
+        check_suite_url="%s/repos/%s/check-suites/%d" % (
+            base, repo["full_name"], run["id"] + 1),
+        workflow_url="%s/repos/%s/actions/workflows/%d" % (
+            base, repo["full_name"], wid),
+        repository=rj, head_repository=rj)
+    out["head_commit"].update(id=run["head_sha"], tree_id=run["head_sha"],
+                              timestamp=iso(run["created"]),
+                              message=run["title"])
+    return out
+
+
+RUN_STATES = ("queued", "in_progress", "completed")
+CONCLUSIONS = ("success", "failure", "neutral", "cancelled", "skipped",
+               "timed_out", "action_required", "stale")
+
+
+@route("GET", REPO + "/actions/runs")
+def list_runs(ctx, m):
+    repo = find_repo(ctx, m)
+    if repo is None:
+        return error(404, "Not Found")
+    wanted = ctx.query.get("status", [None])[0]
+    runs = []
+    for run in ctx.state.runs.values():
+        if run["repo"].lower() != repo["full_name"].lower():
+            continue
+        status, conclusion = ctx.state.run_status(run["id"])
+        if wanted is None or wanted == status or wanted == conclusion:
+            runs.append(run)
+    runs.sort(key=lambda r: (r["created"], r["id"]), reverse=True)
+    page, headers = paginate(ctx, runs)
+    return Response(200, {"total_count": len(runs), "workflow_runs": [
+        run_json(ctx.state, r, ctx.base_url) for r in page]},
+        headers=headers)
+
+
+def find_run(ctx, m):
+    repo = find_repo(ctx, m)
+    run = ctx.state.runs.get(int(m.group("run_id")))
+    if repo is None or run is None or \
+            run["repo"].lower() != repo["full_name"].lower():
+        return None
+    return run
+
+
+@route("GET", REPO + r"/actions/runs/(?P<run_id>\d+)")
+def get_run(ctx, m):
+    run = find_run(ctx, m)
+    if run is None:
+        return error(404, "Not Found")
+    return Response(200, run_json(ctx.state, run, ctx.base_url))
+
+
+def list_run_jobs(ctx, m):
+    run = find_run(ctx, m)
+    if run is None or m.groupdict().get("attempt") not in (None, "1"):
+        return error(404, "Not Found")
+    jobs = sorted(ctx.state.run_jobs(run["id"]), key=lambda j: j["id"])
+    page, headers = paginate(ctx, jobs)
+    return Response(200, {"total_count": len(jobs), "jobs": [
+        job_json(ctx.state, j, ctx.base_url) for j in page]},
+        headers=headers)
+
+
+route("GET", REPO + r"/actions/runs/(?P<run_id>\d+)/jobs")(list_run_jobs)
+route("GET", REPO + r"/actions/runs/(?P<run_id>\d+)/attempts/"
+      r"(?P<attempt>\d+)/jobs")(list_run_jobs)
+
+
+@route("GET", REPO + r"/actions/jobs/(?P<job_id>\d+)")
+def get_job(ctx, m):
+    repo = find_repo(ctx, m)
+    job = ctx.state.jobs_by_id.get(int(m.group("job_id")))
+    if repo is None or job is None or \
+            job["repo"].lower() != repo["full_name"].lower():
+        return error(404, "Not Found")
+    return Response(200, job_json(ctx.state, job, ctx.base_url))
+
+
+# ---- webhooks -----------------------------------------------------------
+
+def sign(secret, body):
+    """X-Hub-Signature-256: HMAC-SHA256 of the exact body bytes."""
+    return "sha256=" + hmac.new(secret.encode("utf-8"), body,
+                                hashlib.sha256).hexdigest()
+
+
+def hook_wants(hook, event):
+    return "*" in hook["events"] or event in hook["events"]
+
+
+def workflow_job_payload(state, job, action):
+    base = state.base_url
+    repo = state.repo(job["repo"])
+    owner = state.owner(repo["owner"], repo["owner_type"])
+    payload = {"action": action,
+               "workflow_job": job_json(state, job, base),
+               "repository": repo_json(state, repo, base)}
+    if owner["type"] == "Organization":
+        payload["organization"] = organization_json(owner, base)
+    payload["sender"] = owner_json(state, state.owner(state.login, "User"),
+                                   base)
+    return payload
+
+
+def ping_payload(state, hook):
+    base = state.base_url
+    payload = load_fixture("webhook-ping.with-organization.payload.json")
+    url = "%s/user/hooks/%d" % (base, hook["id"])
+    payload["zen"] = "Keep it logically awesome."
+    payload["hook_id"] = hook["id"]
+    payload["hook"] = {
+        "type": "Organization", "id": hook["id"], "name": "web",
+        "active": True, "events": list(hook["events"]),
+        "config": {"content_type": "json", "insecure_ssl": "0",
+                   "url": hook["url"]},
+        "updated_at": iso(hook["created"]), "created_at": iso(hook["created"]),
+        "url": url, "ping_url": url + "/pings",
+        "deliveries_url": url + "/deliveries"}
+    if hook["secret"]:
+        payload["hook"]["config"]["secret"] = "********"
+    del payload["organization"]
+    payload["sender"] = owner_json(state, state.owner(state.login, "User"),
+                                   base)
+    return payload
+
+
+class Deliverer(threading.Thread):
+    """Sends the queued webhook deliveries one by one, never holding the
+    state lock while it waits for the receiver."""
+
+    def __init__(self, state):
+        super().__init__(name="deliverer", daemon=True)
+        self.state = state
+
+    def run(self):
+        while True:
+            generation, record = self.state.outbox.get()
+            if record is None:
+                return
+            with self.state.lock:
+                stale = generation != self.state.generation
+            if not stale:
+                self.send(record)
+            record["done"].set()
+
+    def send(self, record):
+        url = urllib.parse.urlsplit(record["url"])
+        path = (url.path or "/") + ("?" + url.query if url.query else "")
+        status, problem = None, None
+        sent = time.time()
+        conn = httpclient.HTTPConnection(url.hostname, url.port or 80,
+                                         timeout=HOOK_TIMEOUT)
+        try:
+            conn.request("POST", path, body=record["body"],
+                         headers=record["headers"])
+            answer = conn.getresponse()
+            answer.read()
+            status = answer.status
+        except (OSError, httpclient.HTTPException) as e:
+            problem = "%s: %s" % (type(e).__name__, e)
+        finally:
+            conn.close()
+        with self.state.lock:
+            record.update(sent_at=sent, answered_at=time.time(),
+                          status_code=status, error=problem)
+
+
+def public_delivery(record, with_body=False):
+    out = {k: v for k, v in record.items() if k not in ("body", "done")}
+    if with_body:
+        out["body"] = record["body"].decode("utf-8", "replace")
+    return out
+
+
 # ---- the fake runner's side --------------------------------------------
 
 def public_runner(r):
@@ -524,7 +1212,7 @@ def runner_poll(state, args):
     if err is not None:
         return err
     if r["job"] is not None:
-        job = state.jobs[r["job"] - 1]
+        job = state.jobs_by_id[r["job"]]
     else:
         job = state.take_job(r)
     if job is None:
@@ -539,13 +1227,304 @@ def runner_complete(state, args):
         return err
     if r["job"] is None or str(r["job"]) != str(args.get("job_id")):
         return 400, {"error": "this runner does not run that job"}
-    job = state.jobs[r["job"] - 1]
+    job = state.jobs_by_id[r["job"]]
     job["status"] = "completed"
     job["conclusion"] = str(args.get("conclusion", "success"))
     job["completed_at"] = time.time()
-    # An ephemeral runner is deregistered once its job is done.
+    state.job_event(job, "completed")
+    # An ephemeral runner is deregistered once its job is done, as
+    # GitHub does: it leaves the runner list at once.
     del state.runners[r["id"]]
     return 200, {"ok": True, "removed": r["id"]}
+
+
+# ---- control endpoints: building the world --------------------------------
+
+class ControlError(Exception):
+    """A control request the double refuses, with its HTTP status."""
+
+    def __init__(self, status, message):
+        super().__init__(message)
+        self.status = status
+
+
+FULL_NAME = re.compile(r"^[A-Za-z0-9-]+/[A-Za-z0-9._-]+$")
+WORKFLOW_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
+
+
+def flag(args, key, default=False):
+    value = args.get(key, default)
+    if not isinstance(value, bool):
+        raise ControlError(400, "%s must be true or false" % key)
+    return value
+
+
+def workflow_entry(name, text, now):
+    if not isinstance(name, str) or not WORKFLOW_NAME.match(name):
+        raise ControlError(400, "bad workflow file name %r" % (name,))
+    if not isinstance(text, str):
+        raise ControlError(400, "workflow %s must be YAML text" % name)
+    content = text.encode("utf-8")
+    return {"content": content, "sha": blob_sha(content), "changed": now}
+
+
+def head_sha(repo):
+    listing = "".join("%s %s\n" % (n, wf["sha"])
+                      for n, wf in sorted(repo["workflows"].items()))
+    return hashlib.sha1(("%s\n%s" % (repo["full_name"], listing))
+                        .encode()).hexdigest()
+
+
+def put_workflows(repo, workflows, now):
+    """Install workflows (name -> text, None deletes); a changed file
+    gets a new sha and moves pushed_at."""
+    changed = False
+    for name, text in sorted(workflows.items()):
+        old = repo["workflows"].get(name)
+        if text is None:
+            changed |= repo["workflows"].pop(name, None) is not None
+            continue
+        wf = workflow_entry(name, text, now)
+        if old is not None and old["sha"] == wf["sha"]:
+            continue
+        repo["workflows"][name] = wf
+        changed = True
+    if changed:
+        repo["pushed"] = now
+        repo["head_sha"] = head_sha(repo)
+
+
+def new_repo(state, full_name, owner_type, now, listed=True):
+    login, name = full_name.split("/")
+    if login.lower() == state.login.lower() and owner_type != "User":
+        raise ControlError(422, "%s is the authenticated user, not an "
+                           "organization" % login)
+    owner = state.owner(login, owner_type)
+    if owner["type"] != owner_type:
+        raise ControlError(422, "%s is already a%s %s" % (
+            login, "n" if owner["type"][0] in "AEIOU" else "",
+            owner["type"]))
+    repo = {"id": state.next_repo_id, "owner": owner["login"],
+            "name": name, "full_name": "%s/%s" % (owner["login"], name),
+            "owner_type": owner_type, "private": False, "archived": False,
+            "disabled": False, "collaborator": False, "member": True,
+            "admin": True, "listed": listed, "default_branch": "main",
+            "workflows": {}, "created": now, "pushed": now,
+            "next_run_number": 1}
+    repo["head_sha"] = head_sha(repo)
+    state.next_repo_id += 1
+    state.repos[full_name.lower()] = repo
+    return repo
+
+
+def put_repo(state, args):
+    full_name = args.get("full_name")
+    if not isinstance(full_name, str) or not FULL_NAME.match(full_name):
+        raise ControlError(400, "full_name must be OWNER/NAME")
+    owner_type = args.get("owner_type", "User")
+    if owner_type not in ("User", "Organization"):
+        raise ControlError(400, "owner_type is User or Organization")
+    workflows = args.get("workflows", {})
+    if not isinstance(workflows, dict):
+        raise ControlError(400, "workflows maps file names to YAML text")
+    flags = {key: flag(args, key, default) for key, default in (
+        ("private", False), ("archived", False), ("disabled", False),
+        ("collaborator", False), ("member", True), ("admin", True))}
+    for name, text in workflows.items():
+        workflow_entry(name, text, 0)
+    now = time.time()
+    repo = state.repo(full_name)
+    if repo is None:
+        repo = new_repo(state, full_name, owner_type, now)
+    elif repo["owner_type"] != owner_type:
+        raise ControlError(422, "%s is owned by a%s %s" % (
+            full_name, "n" if repo["owner_type"][0] in "AEIOU" else "",
+            repo["owner_type"]))
+    repo["listed"] = True
+    repo.update(flags)
+    # Replacing a repository replaces its whole tree of workflows.
+    gone = {n: None for n in repo["workflows"] if n not in workflows}
+    put_workflows(repo, dict(gone, **workflows), now)
+    return public_repo(repo)
+
+
+def put_workflow(state, args):
+    repo = state.repo(args.get("repo"))
+    if repo is None:
+        raise ControlError(404, "no repository %r" % (args.get("repo"),))
+    if "name" not in args or "content" not in args:
+        raise ControlError(400, "name and content are required")
+    put_workflows(repo, {args["name"]: args["content"]}, time.time())
+    return public_repo(repo)
+
+
+def public_repo(repo):
+    out = {k: v for k, v in repo.items()
+           if k not in ("workflows", "next_run_number")}
+    out["workflows"] = {n: wf["sha"] for n, wf in
+                        sorted(repo["workflows"].items())}
+    return out
+
+
+def job_repo(state, name):
+    """The repository a queued job belongs to.  A double whose world was
+    never built (the manual-mode tests) takes any OWNER/NAME as a repo of
+    its own; once repositories exist, an unknown one is an error."""
+    if not isinstance(name, str) or not FULL_NAME.match(name):
+        raise ControlError(400, "repo must be OWNER/NAME")
+    repo = state.repo(name)
+    if repo is not None:
+        return repo
+    if any(r["listed"] for r in state.repos.values()):
+        raise ControlError(404, "no repository %s in the double's world" %
+                           name)
+    owner = state.owners.get(name.split("/")[0].lower())
+    return new_repo(state, name, owner["type"] if owner else "User",
+                    time.time(), listed=False)
+
+
+def job_run(state, repo, args, now):
+    run_id = args.get("run_id")
+    if run_id is not None:
+        run = state.runs.get(run_id) if isinstance(run_id, int) else None
+        if run is None or run["repo"].lower() != \
+                repo["full_name"].lower():
+            raise ControlError(404, "no run %r in %s" %
+                               (run_id, repo["full_name"]))
+        return run
+    workflow = args.get("workflow") or \
+        (sorted(repo["workflows"])[0] if repo["workflows"] else "ci.yml")
+    wf = repo["workflows"].get(workflow)
+    text = wf["content"].decode("utf-8", "replace") if wf else ""
+    run = {"id": state.next_run_id, "repo": repo["full_name"],
+           "workflow": workflow,
+           "name": workflow_title(text, ".github/workflows/" + workflow),
+           "title": "Update %s" % workflow,
+           "run_number": repo["next_run_number"],
+           "head_sha": repo["head_sha"],
+           "head_branch": repo["default_branch"], "created": now}
+    state.next_run_id += 1
+    repo["next_run_number"] += 1
+    state.runs[run["id"]] = run
+    return run
+
+
+def queue_job(state, args):
+    repo = job_repo(state, args.get("repo"))
+    labels = args.get("labels", ["self-hosted"])
+    if not isinstance(labels, list):
+        labels = [str(labels)]
+    now = time.time()
+    run = job_run(state, repo, args, now)
+    job = {"id": state.next_job_id, "repo": repo["full_name"],
+           "run_id": run["id"], "name": str(args.get("name", "build")),
+           "labels": [str(x) for x in labels],
+           "duration": float(args.get("duration", 1)),
+           "status": "queued", "conclusion": None,
+           "runner_name": None, "runner_id": None, "runner_group_id": None,
+           "created_at": now, "started_at": None, "completed_at": None}
+    state.next_job_id += 1
+    state.jobs.append(job)
+    state.jobs_by_id[job["id"]] = job
+    state.job_event(job, "queued")
+    return job
+
+
+def finish_job(state, args):
+    """A queued job done without our runners (a hosted runner took it,
+    or it was cancelled)."""
+    job = state.jobs_by_id.get(args.get("id"))
+    if job is None:
+        raise ControlError(404, "no job %r" % (args.get("id"),))
+    if job["status"] != "queued":
+        raise ControlError(409, "job %d is %s" % (job["id"],
+                                                  job["status"]))
+    job["status"] = "completed"
+    job["conclusion"] = str(args.get("conclusion", "success"))
+    job["completed_at"] = time.time()
+    state.job_event(job, "completed")
+    return job
+
+
+def set_hook(state, args):
+    url = args.get("url")
+    parts = urllib.parse.urlsplit(url) if isinstance(url, str) else None
+    if parts is None or parts.scheme != "http" or not parts.hostname:
+        raise ControlError(400, "url must be an http:// URL")
+    secret = args.get("secret", "")
+    events = args.get("events", ["workflow_job"])
+    if not isinstance(secret, str) or not isinstance(events, list):
+        raise ControlError(400, "secret is a string, events a list")
+    state.hook = {"id": state.next_hook_id, "url": url, "secret": secret,
+                  "events": [str(e) for e in events],
+                  "agent": secrets.token_hex(4)[:7], "created": time.time()}
+    state.next_hook_id += 1
+    ping = state.deliver("ping", ping_payload(state, state.hook))
+    return {"hook_id": state.hook["id"], "ping": ping["guid"]}
+
+
+def redeliver(state, args):
+    """Send a delivery again, as GitHub does: same GUID, same body."""
+    for old in reversed(state.deliveries):
+        if old["guid"] == args.get("guid"):
+            break
+    else:
+        raise ControlError(404, "no delivery %r" % (args.get("guid"),))
+    if state.hook is None:
+        raise ControlError(409, "no webhook is configured")
+    return state.deliver(old["event"], old["body"], guid=old["guid"],
+                         action=old["action"], job_id=old["job_id"],
+                         repo=old["repo"], redelivery=True)
+
+
+def deliver_raw(state, args):
+    if state.hook is None:
+        raise ControlError(409, "no webhook is configured")
+    body = args.get("body")
+    if not isinstance(body, str):
+        raise ControlError(400, "body must be a string")
+    signature = args["signature"] if "signature" in args else True
+    if signature is not None and not isinstance(signature, (str, bool)):
+        raise ControlError(400, "signature is a string or null")
+    return state.deliver(str(args.get("event", "workflow_job")),
+                         body.encode("utf-8"), signature=signature,
+                         repo=args.get("repo"))
+
+
+def set_budget(state, args):
+    remaining = args["remaining"]
+    reset_in = args.get("reset_in")
+    status = int(args.get("status", 403))
+    if status not in (403, 429):
+        raise ControlError(400, "status is 403 or 429")
+    for t in state.tokens:
+        b = state.budget_for(t, None)
+        b.used = max(b.limit - int(remaining), 0)
+        b.status = status
+        if reset_in is not None:
+            b.reset = int(time.time() + float(reset_in))
+    return {"ok": True}
+
+
+def set_fail(state, args):
+    mode = args.get("mode", "status")
+    if mode not in ("status", "malformed"):
+        raise ControlError(400, "mode is status or malformed")
+    state.fail = {"status": int(args.get("status", 500)),
+                  "count": int(args.get("count", 1)),
+                  "message": args.get("message"),
+                  "retry_after": args.get("retry_after"),
+                  "mode": mode, "path": args.get("path")}
+    return {"ok": True}
+
+
+def wait_deliveries(records, timeout):
+    """True once each record was answered (or failed)."""
+    deadline = time.monotonic() + timeout
+    for record in records:
+        if not record["done"].wait(max(deadline - time.monotonic(), 0)):
+            return False
+    return True
 
 
 # ---- the server -------------------------------------------------------
@@ -621,13 +1600,13 @@ class Handler(BaseHTTPRequestHandler):
             self.runner_protocol(url.path, body)
             return
         if url.path.startswith("/_double/"):
-            self.control(url.path, body)
+            self.control(url.path, urllib.parse.parse_qs(url.query), body)
             return
         self.api(url, body)
 
     # ---- control endpoints, for tests; no credentials needed
 
-    def control(self, path, body):
+    def control(self, path, query, body):
         state = self.server.state
         try:
             args = json.loads(body.decode("utf-8") or "{}")
@@ -636,40 +1615,77 @@ class Handler(BaseHTTPRequestHandler):
         except ValueError as e:
             self.send_json(400, {"error": "bad JSON: %s" % e})
             return
-        with state.lock:
-            result = self.control_locked(state, path, args)
+        try:
+            with state.lock:
+                result = self.control_locked(state, path, query, args)
+            if isinstance(result, dict) and "done" in result:
+                result = self.control_wait(state, result, args)
+        except ControlError as e:
+            self.send_json(e.status, {"error": str(e)})
+            return
+        except (KeyError, TypeError, ValueError) as e:
+            self.send_json(400, {"error": "bad arguments: %s: %s" %
+                                 (type(e).__name__, e)})
+            return
         if result is None:
             self.send_json(404, {"error": "no such control endpoint"})
         else:
             self.send_json(200, result)
 
-    def control_locked(self, state, path, args):
+    @staticmethod
+    def control_wait(state, record, args):
+        """A delivery a test sent by hand: answer once it was answered,
+        unless the test asked not to wait."""
+        if args.get("wait", True):
+            wait_deliveries([record], HOOK_TIMEOUT + 5)
+        with state.lock:
+            return public_delivery(record)
+
+    def control_locked(self, state, path, query, args):
         cmd = self.command
+        posts = {
+            "/_double/fail": set_fail,
+            "/_double/budget": set_budget,
+            "/_double/repos": put_repo,
+            "/_double/workflow": put_workflow,
+            "/_double/jobs": queue_job,
+            "/_double/jobs/complete": finish_job,
+            "/_double/webhook": set_hook,
+            "/_double/webhook/redeliver": redeliver,
+            "/_double/webhook/raw": deliver_raw,
+        }
+        if cmd == "POST" and path in posts:
+            return posts[path](state, args)
         if cmd == "GET" and path == "/_double/requests":
             return list(state.requests)
+        if cmd == "POST" and path == "/_double/requests/clear":
+            state.requests = []
+            return {"ok": True}
         if cmd == "GET" and path == "/_double/budgets":
             return [state.budget_for(t, None).as_dict()
                     for t in state.tokens]
-        if cmd == "POST" and path == "/_double/fail":
-            state.fail = {"status": int(args.get("status", 500)),
-                          "count": int(args.get("count", 1)),
-                          "message": args.get("message"),
-                          "retry_after": args.get("retry_after")}
-            return {"ok": True}
         if cmd == "POST" and path == "/_double/delay":
             state.delay = {"seconds": float(args.get("seconds", 1)),
                            "count": int(args.get("count", 1))}
             return {"ok": True}
-        if cmd == "POST" and path == "/_double/budget":
-            for t in state.tokens:
-                b = state.budget_for(t, None)
-                b.used = max(b.limit - int(args["remaining"]), 0)
-            return {"ok": True}
         if cmd == "POST" and path == "/_double/reset":
             state.reset()
             return {"ok": True}
-        if path == "/_double/jobs":
-            return self.control_jobs(state, cmd, args)
+        if cmd == "GET" and path == "/_double/jobs":
+            return list(state.jobs)
+        if cmd == "GET" and path == "/_double/repos":
+            return [public_repo(r) for r in sorted(
+                state.repos.values(), key=lambda r: r["full_name"].lower())
+                if r["listed"]]
+        if cmd == "GET" and path == "/_double/runs":
+            return [dict(run, status=state.run_status(run["id"])[0])
+                    for _, run in sorted(state.runs.items())]
+        if cmd == "GET" and path == "/_double/deliveries":
+            full = query.get("body", ["0"])[0] not in ("0", "")
+            return [public_delivery(d, full) for d in state.deliveries]
+        if cmd == "DELETE" and path == "/_double/webhook":
+            state.hook = None
+            return {"ok": True}
         if cmd == "GET" and path == "/_double/runners":
             return [public_runner(r) for r in
                     sorted(state.runners.values(), key=lambda r: r["id"])]
@@ -680,26 +1696,6 @@ class Handler(BaseHTTPRequestHandler):
             state.groups.setdefault(org, []).append(group)
             return group
         return None
-
-    @staticmethod
-    def control_jobs(state, cmd, args):
-        if cmd == "GET":
-            return list(state.jobs)
-        if cmd != "POST":
-            return None
-        labels = args.get("labels", ["self-hosted"])
-        if not isinstance(labels, list):
-            labels = [str(labels)]
-        job = {"id": state.next_job_id, "repo": str(args["repo"]),
-               "labels": [str(x) for x in labels],
-               "duration": float(args.get("duration", 1)),
-               "status": "queued", "conclusion": None,
-               "runner_name": None, "runner_id": None,
-               "created_at": time.time(), "started_at": None,
-               "completed_at": None}
-        state.next_job_id += 1
-        state.jobs.append(job)
-        return job
 
     # ---- the fake runner's protocol, for the test runner image
 
@@ -751,9 +1747,9 @@ class Handler(BaseHTTPRequestHandler):
             if token is not None and token not in state.budgets:
                 token = False
             resp, budget = self.answer(state, url, body, token)
-            self.charge(budget, resp)
+            charged = self.charge(budget, resp)
             headers = self.rate_headers(budget)
-            self.record(state, resp.status)
+            self.record(state, resp.status, charged)
         self.send(resp, headers)
 
     def token(self):
@@ -768,26 +1764,48 @@ class Handler(BaseHTTPRequestHandler):
 
     def answer(self, state, url, body, token):
         budget = state.budget_for(token or None, self.client_address[0])
-        fail = state.take_fail()
-        if fail is not None:
-            resp = error(fail["status"], fail["message"] or "Server Error",
-                         with_status=fail["status"] < 500)
-            if fail["retry_after"] is not None:
-                resp.headers["Retry-After"] = str(fail["retry_after"])
-            resp.charge = False
-            return resp, budget
+        fail = state.take_fail(self.path)
+        if fail is not None and fail["mode"] == "status":
+            return self.injected(fail), budget
         if not token:
             resp = error(401, "Bad credentials", with_status=False)
             resp.charge = False
             return resp, budget
         if budget.remaining <= 0:
-            resp = error(403, "API rate limit exceeded for user ID 1.",
-                         doc=RATE_DOC_URL)
+            resp = error(budget.status, "API rate limit exceeded for user "
+                         "ID 1.", doc=RATE_DOC_URL)
             resp.charge = False
             return resp, budget
         ctx = Context(self, state, url.path,
                       urllib.parse.parse_qs(url.query), token, budget, body)
-        return self.route(ctx), budget
+        resp = self.route(ctx)
+        if fail is not None:
+            self.truncate(resp)
+        return resp, budget
+
+    @staticmethod
+    def injected(fail):
+        """An injected error; 403 and 429 say "secondary rate limit"."""
+        status = fail["status"]
+        if status in (403, 429):
+            resp = error(status, fail["message"] or
+                         "You have exceeded a secondary rate limit. Please "
+                         "wait a few minutes before you try again.",
+                         doc=SECONDARY_DOC_URL)
+        else:
+            resp = error(status, fail["message"] or "Server Error",
+                         with_status=status < 500)
+        if fail["retry_after"] is not None:
+            resp.headers["Retry-After"] = str(fail["retry_after"])
+        resp.charge = False
+        return resp
+
+    def truncate(self, resp):
+        """The "malformed" failure: a 200 whose JSON is cut in half."""
+        payload = self.encode(resp.body)
+        resp.status = 200
+        resp.body = payload[:max(len(payload) // 2, 1)]
+        resp.etag = False
 
     def route(self, ctx):
         """GitHub answers an unknown path and a wrong method alike: 404."""
@@ -807,11 +1825,15 @@ class Handler(BaseHTTPRequestHandler):
         # ones GitHub documents as free: 304s and GET /rate_limit.
         if resp.charge and resp.status != 304:
             budget.used += 1
+            return True
+        return False
 
     def conditional(self, resp):
         """Add the validators; turn resp into a 304 when the client's match."""
         payload = self.encode(resp.body)
-        if resp.etag:
+        if isinstance(resp.etag, str):
+            resp.headers["ETag"] = resp.etag
+        elif resp.etag:
             resp.headers["ETag"] = etag_of(payload)
         if resp.last_modified:
             resp.headers["Last-Modified"] = resp.last_modified
@@ -841,7 +1863,7 @@ class Handler(BaseHTTPRequestHandler):
             "X-RateLimit-Resource": "core",
         }
 
-    def record(self, state, status):
+    def record(self, state, status, charged=False):
         headers = {}
         for k, v in self.headers.items():
             if k.lower() != "authorization":
@@ -849,8 +1871,8 @@ class Handler(BaseHTTPRequestHandler):
         headers["Authorization"] = "present" if \
             self.headers.get("Authorization") else "absent"
         state.requests.append({"method": self.command, "path": self.path,
-                               "headers": headers, "status": status,
-                               "time": time.time()})
+                               "status": status, "charged": charged,
+                               "headers": headers, "time": time.time()})
         log = self.server.log
         if log is not None:
             log.write("%s %s %s %d\n" % (
@@ -936,6 +1958,111 @@ def parse_listen(text):
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
+# ---- demo mode --------------------------------------------------------
+
+DEMO_CI = """name: CI
+on: [push, pull_request]
+jobs:
+  build:
+    runs-on: [self-hosted, linux]
+    steps:
+      - run: make
+  lint:
+    runs-on: ubuntu-latest
+    steps:
+      - run: make lint
+"""
+DEMO_MATRIX = """name: Matrix
+on: push
+jobs:
+  test:
+    strategy:
+      matrix:
+        os: [self-hosted, ubuntu-latest]
+    runs-on: ${{ matrix.os }}
+    steps:
+      - run: make test
+"""
+DEMO_GROUP = """name: Deploy
+on: workflow_dispatch
+jobs:
+  deploy:
+    runs-on:
+      group: Default
+      labels: [self-hosted, linux]
+    steps:
+      - run: ./deploy
+"""
+DEMO_HOSTED = """name: Docs
+on: push
+jobs:
+  docs:
+    runs-on: ubuntu-latest
+    steps:
+      - run: make docs
+"""
+DEMO_STRING = """name: Nightly
+on:
+  schedule:
+    - cron: "0 3 * * *"
+jobs:
+  nightly:
+    runs-on: self-hosted
+    steps:
+      - run: make check
+"""
+# repo, owner type, workflows, the label sets its jobs ask for
+DEMO_WORLD = (
+    ("{login}/hello-world", "User", {"ci.yml": DEMO_CI},
+     [["self-hosted", "linux"], ["ubuntu-latest"]]),
+    ("{login}/matrix", "User", {"matrix.yml": DEMO_MATRIX},
+     [["self-hosted"], ["ubuntu-latest"]]),
+    ("{login}/docs", "User", {"docs.yml": DEMO_HOSTED},
+     [["ubuntu-latest"]]),
+    ("octo-org/api", "Organization",
+     {"ci.yml": DEMO_CI, "deploy.yml": DEMO_GROUP},
+     [["self-hosted", "linux"]]),
+    ("octo-org/nightly", "Organization", {"nightly.yml": DEMO_STRING},
+     [["self-hosted"]]),
+)
+
+
+def demo_world(state):
+    """octocat's 3 repositories and octo-org's 2, some hosted-only."""
+    table = []
+    for name, kind, workflows, label_sets in DEMO_WORLD:
+        full = name.format(login=state.login)
+        put_repo(state, {"full_name": full, "owner_type": kind,
+                         "workflows": workflows})
+        for labels in label_sets:
+            workflow = sorted(workflows)[0]
+            table.append((full, workflow, labels))
+    return table
+
+
+def demo_loop(state, table, stop):
+    """A job every 20 to 40 s on a random repository, forever."""
+    rng = random.Random()
+    while not stop.wait(rng.uniform(20, 40)):
+        full, workflow, labels = rng.choice(table)
+        with state.lock:
+            job = queue_job(state, {"repo": full, "workflow": workflow,
+                                    "labels": labels,
+                                    "duration": rng.uniform(5, 15)})
+        print("demo: queued job %d on %s for %s" %
+              (job["id"], full, ",".join(labels)), flush=True)
+
+
+def start_demo(state, opts, stop):
+    with state.lock:
+        table = demo_world(state)
+        if opts.webhook_url:
+            set_hook(state, {"url": opts.webhook_url,
+                             "secret": opts.webhook_secret or ""})
+    threading.Thread(target=demo_loop, args=(state, table, stop),
+                     name="demo", daemon=True).start()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--listen", type=parse_listen,
@@ -946,22 +2073,38 @@ def main():
     ap.add_argument("--rate-limit", type=int, default=CORE_LIMIT,
                     help="core requests per hour per token")
     ap.add_argument("--log", help="append one line per API request here")
+    ap.add_argument("--demo", action="store_true",
+                    help="a small world with a job every 20-40 s")
+    ap.add_argument("--webhook-url", help="with --demo: deliver webhooks "
+                    "here")
+    ap.add_argument("--webhook-secret", help="with --demo: sign them so")
     opts = ap.parse_args()
+    if opts.webhook_url and not opts.demo:
+        ap.error("--webhook-url goes with --demo; tests use /_double/"
+                 "webhook")
 
     server = Server(opts.listen, Handler)
-    server.state = State(opts.token, opts.login, opts.rate_limit)
+    state = server.state = State(opts.token, opts.login, opts.rate_limit)
     server.log = open(opts.log, "a", encoding="utf-8") if opts.log else None
+    host, port = server.server_address[:2]
+    state.base_url = "http://%s:%d" % (host, port)
+    deliverer = Deliverer(state)
+    deliverer.start()
+    stopping = threading.Event()
 
     def stop(signum, frame):
         # shutdown() waits for serve_forever(), so it cannot run here.
+        stopping.set()
         threading.Thread(target=server.shutdown, daemon=True).start()
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
 
-    host, port = server.server_address[:2]
     print("listening on %s:%d" % (host, port), flush=True)
+    if opts.demo:
+        start_demo(state, opts, stopping)
     server.serve_forever()
     server.server_close()
+    state.outbox.put((0, None))
     if server.log is not None:
         server.log.close()
     return 0

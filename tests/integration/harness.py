@@ -242,6 +242,13 @@ class Double:
     def requests(self):
         return self.control("GET", "requests")
 
+    def clear_requests(self):
+        self.control("POST", "requests/clear")
+
+    def deliveries(self, body=False):
+        return self.control("GET", "deliveries?body=1" if body
+                            else "deliveries")
+
     def remaining(self, index=0):
         return self.control("GET", "budgets")[index]["remaining"]
 
@@ -273,10 +280,13 @@ class Daemon:
     and the double are stopped and the temp dir is removed on exit."""
 
     def __init__(self, token_in_env=False, as_user=None, chroot=True,
-                 level="debug", start=True, extra_yaml="", pools=None):
+                 level="debug", start=True, extra_yaml="", pools=None,
+                 github_yaml=""):
         # pools: the YAML list under "pools:", formatted with
         # {double_url}; None gives one busybox pool named default.
+        # github_yaml: more keys of the github: section, indented.
         self.pools = pools
+        self.github_yaml = github_yaml
         self.tmp = tempfile.mkdtemp(prefix="ephemerd-it.")
         os.chmod(self.tmp, 0o755)
         self.token = "ghp_" + secrets.token_hex(18)
@@ -289,6 +299,9 @@ class Daemon:
         if chroot:
             os.mkdir(self.chroot, 0o755)
         self.port = free_port()
+        # Its own instance name, so that runners of another daemon on
+        # this engine (an earlier test, a parallel run) are not adopted.
+        self.instance = "t" + secrets.token_hex(3)
         self.config = os.path.join(self.tmp, "ephemerd.yaml")
         self.token_file = os.path.join(self.tmp, "token")
         try:
@@ -313,6 +326,7 @@ class Daemon:
         token_line = "" if self.token_in_env else \
             "  token_file: %s\n" % self.token_file
         return (
+            "instance: %s\n"
             "user: %s\n"
             "chroot: \"%s\"\n"
             "log:\n"
@@ -320,14 +334,16 @@ class Daemon:
             "github:\n"
             "  api_url: \"%s\"\n"
             "%s"
+            "%s"
             "docker:\n"
             "  socket: /var/run/docker.sock\n"
             "httpd:\n"
             "  listen: \"127.0.0.1:%d\"\n"
             "pools:\n"
             "%s"
-            "%s") % (USER, self.chroot, level, self.double.url, token_line,
-                     self.port, self.pools_text(), extra)
+            "%s") % (self.instance, USER, self.chroot, level,
+                     self.double.url, token_line,
+                     self.github_yaml, self.port, self.pools_text(), extra)
 
     def pools_text(self):
         if self.pools is None:

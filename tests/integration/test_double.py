@@ -426,3 +426,513 @@ def test_double_runner_image_takes_a_job():
         check(p.returncode == 1 and b"registration failed" in p.stderr,
               "bad token: exit %d %r" % (p.returncode, p.stderr[-200:]))
         conn.close()
+
+
+# ---- the world of automatic mode ----------------------------------------
+
+CI = """name: CI
+on: push
+jobs:
+  build:
+    runs-on: [self-hosted, linux]
+    steps:
+      - run: make
+"""
+
+
+def links(h):
+    """{rel: path and query} of a Link header."""
+    out = {}
+    for part in h.get("link", "").split(", "):
+        if part:
+            url, rel = part.split("; ")
+            out[rel[5:-1]] = url[url.index("/", 8):-1]
+    return out
+
+
+def charged(d, since=0):
+    return [r for r in d.requests()[since:] if r["charged"]]
+
+
+def test_double_world_repository_lists():
+    tok = secrets.token_hex(8)
+    with double(tok) as d:
+        for i in range(33):
+            d.control("POST", "repos", {"full_name": "octocat/r%02d" % i,
+                                        "private": i % 2 == 1})
+        d.control("POST", "repos", {"full_name": "hubot/shared",
+                                    "collaborator": True})
+        d.control("POST", "repos", {"full_name": "hubot/secret"})
+        for name in ("b-svc", "a-svc", "old"):
+            d.control("POST", "repos", {"full_name": "octo-org/" + name,
+                                        "owner_type": "Organization",
+                                        "archived": name == "old"})
+        r = request("POST", d.port, "/_double/repos",
+                    body={"full_name": "octocat/x",
+                          "owner_type": "Organization"})
+        check(r.status == 422, "the user as an org: %d" % r.status)
+        r = request("POST", d.port, "/_double/repos",
+                    body={"full_name": "no slash"})
+        check(r.status == 400, "a bad full_name: %d" % r.status)
+
+        conn = httpclient.HTTPConnection("127.0.0.1", d.port, timeout=5)
+        st, h, page1 = api(conn, "GET", "/user/repos", tok)
+        check(st == 200 and len(page1) == 30, "page 1: %d %d" %
+              (st, len(page1)))
+        rel = links(h)
+        check(set(rel) == {"next", "last"} and
+              "page=2" in rel["next"] and "per_page=30" in rel["next"],
+              "page 1 links %r" % rel)
+        st, h, page2 = api(conn, "GET", rel["next"], tok)
+        check(set(links(h)) == {"prev", "first"},
+              "last page links %r" % links(h))
+        names = [x["full_name"] for x in page1 + page2]
+        check(len(names) == 37 and names == sorted(names, key=str.lower),
+              "all by full_name: %s" % names)
+        check("hubot/secret" not in names and "hubot/shared" in names and
+              "octo-org/old" in names, "reach: %s" % names)
+        one = [x for x in page1 if x["full_name"] == "octocat/r00"][0]
+        for key in ("id", "name", "full_name", "owner", "private",
+                    "archived", "disabled", "default_branch",
+                    "permissions", "visibility", "pushed_at"):
+            check(key in one, "repository without %s" % key)
+        check(one["owner"]["login"] == "octocat" and
+              one["owner"]["type"] == "User" and
+              one["url"].endswith("/repos/" + one["full_name"]),
+              "repository %r" % {k: one[k] for k in ("owner", "url")})
+        old = [x for x in page1 + page2
+               if x["full_name"] == "octo-org/old"][0]
+        check(old["archived"] is True and
+              old["owner"]["type"] == "Organization", "archived %r" % old)
+
+        st, h, big = api(conn, "GET", "/user/repos?per_page=500", tok)
+        check(len(big) == 37 and "link" not in h, "per_page clamp")
+        st, _, own = api(conn, "GET", "/user/repos?affiliation=owner&"
+                         "visibility=private&per_page=100", tok)
+        check(len(own) == 16 and all(x["private"] for x in own),
+              "private owned: %d" % len(own))
+        st, _, col = api(conn, "GET", "/user/repos?affiliation="
+                         "collaborator", tok)
+        check([x["full_name"] for x in col] == ["hubot/shared"],
+              "collaborator: %r" % [x["full_name"] for x in col])
+        st, _, err = api(conn, "GET", "/user/repos?type=owner&"
+                         "visibility=all", tok)
+        check(st == 422, "type with visibility: %d" % st)
+
+        st, _, org = api(conn, "GET", "/orgs/octo-org/repos", tok)
+        check([x["full_name"] for x in org] ==
+              ["octo-org/old", "octo-org/a-svc", "octo-org/b-svc"],
+              "org repos, newest first: %r" % [x["full_name"] for x in org])
+        st, _, org = api(conn, "GET", "/orgs/octo-org/repos?sort=full_name",
+                         tok)
+        check([x["name"] for x in org] == ["a-svc", "b-svc", "old"],
+              "org repos by name: %r" % [x["name"] for x in org])
+        st, _, _ = api(conn, "GET", "/orgs/nobody/repos", tok)
+        check(st == 404, "unknown org: %d" % st)
+        st, _, _ = api(conn, "GET", "/orgs/octocat/repos", tok)
+        check(st == 404, "a user as an org: %d" % st)
+        conn.close()
+
+
+def git_blob_sha(content):
+    """The blob id as git itself computes it, when git is installed."""
+    if shutil.which("git") is None:
+        return None
+    p = subprocess.run(["git", "hash-object", "--stdin"], input=content,
+                       capture_output=True, check=True)
+    return p.stdout.decode().strip()
+
+
+def test_double_contents_etags_and_charging():
+    tok = secrets.token_hex(8)
+    with double(tok) as d:
+        long_yaml = CI + "".join("# comment line %d\n" % i
+                                 for i in range(20))
+        d.control("POST", "repos", {"full_name": "octocat/app",
+                                    "workflows": {"ci.yml": long_yaml,
+                                                  "a.yaml": CI}})
+        d.control("POST", "repos", {"full_name": "octocat/empty"})
+        conn = httpclient.HTTPConnection("127.0.0.1", d.port, timeout=5)
+        st, h, listing = api(conn, "GET", "/repos/octocat/app/contents/"
+                             ".github/workflows", tok)
+        check(st == 200 and [x["name"] for x in listing] ==
+              ["a.yaml", "ci.yml"], "listing %r" % listing)
+        entry = listing[1]
+        check(entry["type"] == "file" and
+              entry["path"] == ".github/workflows/ci.yml" and
+              entry["size"] == len(long_yaml) and
+              set(entry["_links"]) == {"self", "git", "html"} and
+              entry["download_url"].endswith("/main/.github/workflows/"
+                                             "ci.yml"), "entry %r" % entry)
+        want = git_blob_sha(long_yaml.encode())
+        check(want is None or entry["sha"] == want,
+              "sha %s, git says %s" % (entry["sha"], want))
+        etag = h["etag"]
+
+        st, h, f = api(conn, "GET", "/repos/octocat/app/contents/"
+                       ".github/workflows/ci.yml", tok)
+        check(st == 200 and f["encoding"] == "base64" and
+              f["sha"] == entry["sha"], "file %r" % f)
+        lines = f["content"].split("\n")
+        check(lines[-1] == "" and all(len(x) == 60 for x in lines[:-2]) and
+              0 < len(lines[-2]) <= 60, "base64 lines %r" % lines[:3])
+        check(base64.b64decode(f["content"]).decode() == long_yaml,
+              "content does not decode to the file")
+        conn.request("GET", "/repos/octocat/app/contents/.github/"
+                     "workflows/a.yaml", headers={
+                         "User-Agent": "t", "Authorization": "Bearer " + tok,
+                         "Accept": "application/vnd.github.raw+json"})
+        r = conn.getresponse()
+        raw = r.read()
+        want = git_blob_sha(CI.encode()) or listing[0]["sha"]
+        check(r.status == 200 and raw == CI.encode() and
+              r.getheader("ETag") == '"%s"' % want, "raw: %d %r %s" %
+              (r.status, raw[:40], r.getheader("ETag")))
+
+        st, _, err = api(conn, "GET", "/repos/octocat/empty/contents/"
+                         ".github/workflows", tok)
+        check(st == 404 and err["message"] == "Not Found" and
+              err["status"] == "404" and "contents" in
+              err["documentation_url"], "no workflows: %d %r" % (st, err))
+        st, _, _ = api(conn, "GET", "/repos/octocat/app/contents/.github/"
+                       "workflows/none.yml", tok)
+        check(st == 404, "a missing file: %d" % st)
+
+        # Unchanged data: the same bytes, a 304 that costs nothing.
+        d.control("POST", "requests/clear")
+        check(d.requests() == [], "requests/clear kept records")
+        before = d.remaining()
+        for _ in range(3):
+            st, h2, _ = api(conn, "GET", "/repos/octocat/app/contents/"
+                            ".github/workflows", tok,
+                            headers={"If-None-Match": etag})
+            check(st == 304, "conditional listing: %d" % st)
+        st, h3, _ = api(conn, "GET", "/repos/octocat/app/contents/"
+                        ".github/workflows", tok)
+        check(h3["etag"] == etag, "the listing changed by itself")
+        reqs = d.requests()
+        check([(r["status"], r["charged"]) for r in reqs] ==
+              [(304, False)] * 3 + [(200, True)] and
+              all(r["method"] == "GET" and "/contents/" in r["path"]
+                  for r in reqs), "records %r" % reqs)
+        check(d.remaining() == before - 1, "charged %d, want 1" %
+              (before - d.remaining()))
+
+        # A changed file: new sha, new ETag, a 200 again.
+        d.control("POST", "workflow", {"repo": "octocat/app",
+                                       "name": "ci.yml", "content": CI})
+        st, h4, listing2 = api(conn, "GET", "/repos/octocat/app/contents/"
+                               ".github/workflows", tok,
+                               headers={"If-None-Match": etag})
+        check(st == 200 and h4["etag"] != etag and
+              listing2[1]["sha"] != entry["sha"] and
+              listing2[1]["sha"] == listing2[0]["sha"],
+              "after a change: %d" % st)
+        conn.close()
+
+
+def test_double_runs_jobs_and_broker():
+    tok = secrets.token_hex(8)
+    with double(tok) as d:
+        d.control("POST", "repos", {"full_name": "octo-org/svc",
+                                    "owner_type": "Organization",
+                                    "workflows": {"ci.yml": CI}})
+        r = request("POST", d.port, "/_double/jobs",
+                    body={"repo": "octo-org/nope", "labels": ["x"]})
+        check(r.status == 404, "a job on an unknown repo: %d" % r.status)
+        j1 = d.control("POST", "jobs", {"repo": "octo-org/svc",
+                                        "labels": ["self-hosted", "linux"],
+                                        "duration": 0})
+        j2 = d.control("POST", "jobs", {"repo": "octo-org/svc",
+                                        "run_id": j1["run_id"],
+                                        "labels": ["self-hosted"],
+                                        "name": "test"})
+        check(j1["run_id"] == j2["run_id"] and j1["id"] > 2 ** 32,
+              "jobs %r %r" % (j1, j2))
+        r = request("POST", d.port, "/_double/jobs",
+                    body={"repo": "octo-org/svc", "run_id": 12})
+        check(r.status == 404, "an unknown run: %d" % r.status)
+
+        conn = httpclient.HTTPConnection("127.0.0.1", d.port, timeout=5)
+        path = "/repos/octo-org/svc/actions/runs?status=queued"
+        st, h, runs = api(conn, "GET", path, tok)
+        check(st == 200 and runs["total_count"] == 1, "runs %r" % runs)
+        run = runs["workflow_runs"][0]
+        check(run["id"] == j1["run_id"] and run["status"] == "queued" and
+              run["name"] == "CI" and run["conclusion"] is None and
+              run["path"].startswith(".github/workflows/ci.yml") and
+              run["repository"]["full_name"] == "octo-org/svc" and
+              run["jobs_url"].endswith("/runs/%d/jobs" % run["id"]),
+              "run %r" % {k: run[k] for k in ("id", "status", "name")})
+        st, h2, _ = api(conn, "GET", path, tok)
+        check(h2["etag"] == h["etag"], "the same run list, another ETag")
+        st, _, jobs = api(conn, "GET", "/repos/octo-org/svc/actions/runs/"
+                          "%d/jobs?filter=latest" % run["id"], tok)
+        check(jobs["total_count"] == 2, "jobs %r" % jobs)
+        job = jobs["jobs"][0]
+        for key in ("id", "run_id", "status", "conclusion", "labels",
+                    "runner_id", "runner_name", "runner_group_id",
+                    "created_at", "started_at", "completed_at", "name",
+                    "workflow_name", "head_branch", "head_sha"):
+            check(key in job, "job without %s" % key)
+        check(job["status"] == "queued" and job["runner_id"] is None and
+              job["runner_name"] is None and job["labels"] ==
+              ["self-hosted", "linux"], "queued job %r" % job)
+        st, _, one = api(conn, "GET", "/repos/octo-org/svc/actions/jobs/"
+                         "%d" % j2["id"], tok)
+        check(st == 200 and one["name"] == "test", "one job %r" % one)
+        st, _, _ = api(conn, "GET", "/repos/octocat/x/actions/jobs/%d" %
+                       j2["id"], tok)
+        check(st == 404, "a job under another repo: %d" % st)
+
+        st, _, body = api(conn, "POST", "/orgs/octo-org/actions/runners/"
+                          "registration-token", tok)
+        reg = runner_call(d, "register", {"token": body["token"],
+                                          "name": "w1",
+                                          "labels": "self-hosted,linux"})
+        got = runner_call(d, "poll", {"runner_id": reg["runner_id"],
+                                      "session": reg["session"]})
+        check(got["job_id"] == j1["id"], "poll %r" % got)
+        st, h3, runs = api(conn, "GET", path, tok,
+                           headers={"If-None-Match": h["etag"]})
+        check(st == 200 and runs["total_count"] == 0,
+              "a started run is not queued: %d %r" % (st, runs))
+        st, _, runs = api(conn, "GET", "/repos/octo-org/svc/actions/runs"
+                          "?status=in_progress", tok)
+        check(runs["total_count"] == 1, "in_progress %r" % runs)
+        st, _, one = api(conn, "GET", "/repos/octo-org/svc/actions/jobs/"
+                         "%d" % j1["id"], tok)
+        check(one["status"] == "in_progress" and one["runner_name"] == "w1"
+              and one["runner_group_name"] == "Default", "taken %r" % one)
+        runner_call(d, "complete", {"runner_id": reg["runner_id"],
+                                    "session": reg["session"],
+                                    "job_id": j1["id"]})
+        d.control("POST", "jobs/complete", {"id": j2["id"],
+                                            "conclusion": "skipped"})
+        st, _, runs = api(conn, "GET", "/repos/octo-org/svc/actions/runs"
+                          "?status=completed", tok)
+        check(runs["total_count"] == 1 and
+              runs["workflow_runs"][0]["conclusion"] == "success",
+              "completed %r" % runs)
+        check(d.control("GET", "runners") == [], "the runner stayed")
+        conn.close()
+
+
+class Receiver:
+    """A webhook receiver: records each delivery, answers self.status."""
+
+    def __init__(self):
+        import http.server
+        received = self.received = []
+        outer = self
+        self.status = 200
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length", 0))
+                received.append((dict(self.headers.items()),
+                                 self.rfile.read(n), time.time()))
+                self.send_response(outer.status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        import threading
+        threading.Thread(target=self.server.serve_forever,
+                         daemon=True).start()
+        self.url = "http://127.0.0.1:%d/hook" % self.server.server_address[1]
+
+    def wait(self, n, timeout=5):
+        deadline = time.monotonic() + timeout
+        while len(self.received) < n:
+            check(time.monotonic() < deadline, "%d deliveries, want %d" %
+                  (len(self.received), n))
+            time.sleep(0.02)
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_double_webhooks_signed_and_redelivered():
+    import hashlib
+    import hmac
+    vector = json.load(open(os.path.join(SRCDIR, "tests", "double",
+                                         "fixtures", "webhook-signature-"
+                                         "test-vector.json")))
+    tok = secrets.token_hex(8)
+    rx = Receiver()
+    try:
+        with double(tok) as d:
+            d.control("POST", "repos", {"full_name": "octo-org/svc",
+                                        "owner_type": "Organization"})
+            d.control("POST", "repos", {"full_name": "octocat/mine"})
+            secret = vector["secret"]
+            hook = d.control("POST", "webhook", {"url": rx.url,
+                                                 "secret": secret})
+            rx.wait(1)
+            check(len(rx.received) == 1 and
+                  rx.received[0][0]["X-GitHub-Event"] == "ping",
+                  "ping: %r" % [h for h, _, _ in rx.received])
+            ping = json.loads(rx.received[0][1])
+            check(ping["hook_id"] == hook["hook_id"] and "zen" in ping and
+                  ping["hook"]["config"]["url"] == rx.url, "ping %r" % ping)
+
+            job = d.control("POST", "jobs", {"repo": "octo-org/svc",
+                                             "labels": ["self-hosted"]})
+            rx.wait(2)
+            headers, body, _ = rx.received[1]
+            check(headers["X-GitHub-Event"] == "workflow_job" and
+                  headers["Content-Type"] == "application/json" and
+                  headers["User-Agent"].startswith("GitHub-Hookshot/") and
+                  headers["X-GitHub-Hook-ID"] == str(hook["hook_id"]) and
+                  len(headers["X-GitHub-Delivery"]) == 36,
+                  "headers %r" % headers)
+            mac = hmac.new(secret.encode(), body, hashlib.sha256)
+            check(headers["X-Hub-Signature-256"] == "sha256=" +
+                  mac.hexdigest(), "signature does not verify")
+            p = json.loads(body)
+            check(p["action"] == "queued" and
+                  p["workflow_job"]["id"] == job["id"] and
+                  p["workflow_job"]["status"] == "queued" and
+                  p["workflow_job"]["runner_id"] is None and
+                  p["workflow_job"]["labels"] == ["self-hosted"] and
+                  p["repository"]["full_name"] == "octo-org/svc" and
+                  p["organization"]["login"] == "octo-org" and
+                  p["sender"]["login"] == "octocat", "payload %r" % p)
+            d.control("POST", "jobs", {"repo": "octocat/mine"})
+            rx.wait(3)
+            check("organization" not in json.loads(rx.received[2][1]),
+                  "a user's repo has no organization")
+
+            # The documented test vector, through the double's signer.
+            rx.status = 401
+            sent = d.control("POST", "webhook/raw",
+                             {"body": vector["payload"], "event": "ping"})
+            headers, body, _ = rx.received[-1]
+            check(body == vector["payload"].encode() and
+                  headers["X-Hub-Signature-256"] ==
+                  vector["X-Hub-Signature-256"],
+                  "test vector: %r" % headers.get("X-Hub-Signature-256"))
+            check(sent["status_code"] == 401 and
+                  sent["answered_at"] >= sent["sent_at"] > 0,
+                  "raw delivery record %r" % sent)
+            d.control("POST", "webhook/raw", {"body": "{", "signature":
+                                              None})
+            check("X-Hub-Signature-256" not in rx.received[-1][0],
+                  "signature null still sent one")
+            d.control("POST", "webhook/raw", {"body": "{}", "signature":
+                                              "sha256=00"})
+            check(rx.received[-1][0]["X-Hub-Signature-256"] == "sha256=00",
+                  "a given signature was not sent as is")
+
+            rx.status = 204
+            guid = rx.received[1][0]["X-GitHub-Delivery"]
+            again = d.control("POST", "webhook/redeliver", {"guid": guid})
+            check(again["redelivery"] is True and again["guid"] == guid and
+                  again["status_code"] == 204, "redelivery %r" % again)
+            check(rx.received[-1][1] == rx.received[1][1] and
+                  rx.received[-1][0]["X-GitHub-Delivery"] == guid,
+                  "a redelivery differs from the original")
+            log = d.control("GET", "deliveries")
+            check([x["event"] for x in log] == ["ping", "workflow_job",
+                                                "workflow_job", "ping",
+                                                "workflow_job",
+                                                "workflow_job",
+                                                "workflow_job"] and
+                  log[1]["status_code"] == 200 and
+                  log[1]["job_id"] == job["id"] and
+                  log[1]["action"] == "queued" and
+                  secret not in json.dumps(log), "deliveries %r" % log)
+            r = request("POST", d.port, "/_double/webhook/redeliver",
+                        body={"guid": "nope"})
+            check(r.status == 404, "redeliver unknown: %d" % r.status)
+            r = request("POST", d.port, "/_double/webhook",
+                        body={"url": "ftp://x"})
+            check(r.status == 400, "a bad hook url: %d" % r.status)
+    finally:
+        rx.close()
+
+
+def test_double_faults_malformed_secondary_and_reset():
+    tok = secrets.token_hex(8)
+    with double(tok) as d:
+        d.control("POST", "repos", {"full_name": "octocat/app"})
+        conn = httpclient.HTTPConnection("127.0.0.1", d.port, timeout=10)
+        d.control("POST", "fail", {"mode": "malformed", "count": 1,
+                                   "path": "/user/repos"})
+        st, _, _ = api(conn, "GET", "/user", tok)
+        check(st == 200, "a request the fault is not for: %d" % st)
+        st, h, body = api(conn, "GET", "/user/repos", tok)
+        check(st == 200 and isinstance(body, bytes) and
+              body.startswith(b"[") and "etag" not in h,
+              "malformed: %d %r" % (st, body[:40]))
+        try:
+            json.loads(body)
+            check(False, "the malformed body parses")
+        except ValueError:
+            pass
+        st, _, body = api(conn, "GET", "/user/repos", tok)
+        check(st == 200 and body[0]["full_name"] == "octocat/app",
+              "after the fault: %d" % st)
+
+        d.control("POST", "fail", {"status": 403, "count": 1,
+                                   "retry_after": 2})
+        st, h, err = api(conn, "GET", "/user/repos", tok)
+        check(st == 403 and h["retry-after"] == "2" and
+              "secondary rate limit" in err["message"] and
+              h["x-ratelimit-remaining"] != "0", "secondary: %d %r" %
+              (st, err))
+
+        d.control("POST", "budget", {"remaining": 0, "reset_in": 2,
+                                     "status": 429})
+        st, h, err = api(conn, "GET", "/user/repos", tok)
+        check(st == 429 and h["x-ratelimit-remaining"] == "0" and
+              0 < int(h["x-ratelimit-reset"]) - time.time() <= 3,
+              "exhausted: %d %r" % (st, h))
+        check(not any(r["charged"] for r in d.requests()[-2:]),
+              "refusals were charged")
+        time.sleep(int(h["x-ratelimit-reset"]) - time.time() + 0.2)
+        st, h, _ = api(conn, "GET", "/user/repos", tok)
+        check(st == 200 and h["x-ratelimit-remaining"] == "4999",
+              "after the reset: %d %s" % (st, h["x-ratelimit-remaining"]))
+        conn.close()
+
+
+def test_double_demo_world():
+    tmp = tempfile.mkdtemp(prefix="ghdouble-it.")
+    try:
+        p = subprocess.Popen([
+            "python3", os.path.join(SRCDIR, "tests", "double",
+                                    "ghdouble.py"),
+            "--listen", "127.0.0.1:0", "--token", "t", "--demo"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            line = p.stdout.readline().decode()
+            port = int(line.rsplit(":", 1)[1])
+            repos = json.loads(request("GET", port, "/_double/repos").body)
+            owners = sorted(r["full_name"].split("/")[0] for r in repos)
+            check(owners == ["octo-org"] * 2 + ["octocat"] * 3,
+                  "demo world %r" % owners)
+            texts = []
+            for r in repos:
+                for name in r["workflows"]:
+                    st = request("GET", port, "/repos/%s/contents/.github/"
+                                 "workflows/%s" % (r["full_name"], name),
+                                 headers={"Authorization": "Bearer t"})
+                    texts.append(base64.b64decode(
+                        json.loads(st.body)["content"]).decode())
+            text = "\n".join(texts)
+            for form in ("runs-on: [self-hosted, linux]",
+                         "runs-on: ubuntu-latest", "${{ matrix.os }}",
+                         "group: Default", "runs-on: self-hosted"):
+                check(form in text, "no %r in the demo workflows" % form)
+        finally:
+            p.terminate()
+            p.wait(5)
+            p.stdout.close()
+            p.stderr.close()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -24,6 +24,9 @@ def test_process_tree():
             check(cmd.startswith("ephemerd: " + role),
                   "%s's title is %r" % (role, cmd))
         for role in ("httpd", "poller"):
+            # A child drops privileges once its configuration has come.
+            wait_for(lambda: proc_ids(roles[role])["Uid"][0] != 0, 5,
+                     "%s to drop privileges" % role)
             ids = proc_ids(roles[role])
             check(ids["Uid"] == [pw.pw_uid] * 4,
                   "%s Uid %s, want 4 x %d" % (role, ids["Uid"], pw.pw_uid))

@@ -17,6 +17,7 @@
 #include "config.h"
 #include "github.h"
 #include "http_client.h"
+#include "json.h"
 #include "runner.h"
 #include "util.h"
 
@@ -392,8 +393,9 @@ static void
 test_link_next(void **state)
 {
 	/* As recorded from api.github.com (octokit fixtures). */
-	const char	*first = "<https://api.github.com/repositories/515435940"
-	    "/issues?per_page=3&page=2>; rel=\"next\", <https://api.github.com"
+	const char	*first = "<https://api.github.com/repositories/"
+	    "515435940/issues?per_page=3&page=2>; rel=\"next\", "
+	    "<https://api.github.com"
 	    "/repositories/515435940/issues?per_page=3&page=5>; rel=\"last\"";
 	const char	*middle = "<https://api.github.com/repositories/"
 	    "515435940/issues?per_page=3&page=1>; rel=\"prev\", <https://api."
@@ -450,6 +452,56 @@ test_error_text(void **state)
 	assert_string_equal(s, "GitHub could not be reached: "
 	    "Connection refused");
 	free(s);
+	buf_free(&res.hr_body);
+}
+
+/* GitHub's answers pass whole; no shorter prefix of them does. */
+static void
+test_json_whole(void **state)
+{
+	static const char *const names[] = {
+		"actions-runners-list.openapi-example.json",
+		"actions-generate-jitconfig.openapi-example.json",
+		"actions-registration-token.openapi-example.json",
+		"actions-runner-groups-list.openapi-example.json",
+		"actions-run-jobs-list.openapi-example.json",
+		"rate-limit.openapi-example.json",
+	};
+	struct http_response	 res;
+	struct json_doc		 doc;
+	const char		*why;
+	char			*body;
+	size_t			 i, len, cut;
+
+	(void)state;
+	memset(&res, 0, sizeof(res));
+	res.hr_status = 200;
+	for (i = 0; i < nitems(names); i++) {
+		body = read_fixture(names[i], &len);
+		while (len > 0 && strchr(" \t\r\n", body[len - 1]) != NULL)
+			len--;
+		buf_init(&res.hr_body);
+		buf_add(&res.hr_body, body, len);
+		assert_int_equal(github_json(&doc, &res, &why), 0);
+		json_free(&doc);
+
+		for (cut = 0; cut < len; cut++) {
+			res.hr_body.b_len = cut;
+			why = NULL;
+			assert_int_equal(github_json(&doc, &res, &why), -1);
+			assert_non_null(why);
+		}
+		buf_free(&res.hr_body);
+		free(body);
+	}
+
+	/* Text after the value, or a transport error, fails too. */
+	buf_init(&res.hr_body);
+	buf_add_str(&res.hr_body, "{\"a\":1}{");
+	assert_int_equal(github_json(&doc, &res, &why), -1);
+	res.hr_status = 0;
+	assert_int_equal(github_json(&doc, &res, &why), -1);
+	assert_string_equal(why, "GitHub did not answer");
 	buf_free(&res.hr_body);
 }
 
@@ -525,6 +577,7 @@ main(void)
 		cmocka_unit_test(test_parse_group),
 		cmocka_unit_test(test_link_next),
 		cmocka_unit_test(test_error_text),
+		cmocka_unit_test(test_json_whole),
 		cmocka_unit_test(test_scope_url),
 		cmocka_unit_test(test_endpoint_template),
 	};
