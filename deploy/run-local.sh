@@ -6,10 +6,11 @@
 #
 # With GITHUB_RUNNER_TOKEN set (or the token file that etc/ephemerd.yaml
 # names present), it runs with etc/ephemerd.yaml against GitHub's API.
-# Without a token it starts the bundled GitHub double on 127.0.0.1 and
-# writes build/ephemerd.local.yaml pointing at it, so that everything but
-# real jobs can be tried offline.  Logs of dockerd and of the double go to
-# build/run-local/.
+# Without a token it starts the bundled GitHub double on 127.0.0.1 with
+# a demo world (a few repositories whose jobs queue every 20 to 40 s and
+# are announced by signed webhooks), and writes build/ephemerd.local.yaml
+# for automatic mode against it: runners come, take a job and go, offline.
+# Logs of dockerd and of the double go to build/run-local/.
 
 set -eu
 
@@ -101,10 +102,24 @@ trap stop_double EXIT
 trap 'exit 130' INT TERM
 
 TOKEN=$(od -An -tx1 -N20 /dev/urandom | tr -d ' \n')
-(umask 077 && printf '%s\n' "$TOKEN" >"$STATE/token")
+SECRET=$(od -An -tx1 -N20 /dev/urandom | tr -d ' \n')
+(umask 077 && printf '%s\n' "$TOKEN" >"$STATE/token" &&
+    printf '%s\n' "$SECRET" >"$STATE/webhook-secret")
 install -d -m 0755 -o root -g root "$STATE/empty"
+
+# The demo's runners: a busybox image that takes one job from the double.
+RUNNER_IMAGE=${RUNNER_IMAGE:-ephemerd-test-runner:latest}
+if [ "$RUNNER_IMAGE" = ephemerd-test-runner:latest ]; then
+	say "building the demo runner image $RUNNER_IMAGE"
+	"$SRCDIR/tests/runner-image/build.sh" "$RUNNER_IMAGE" >/dev/null
+fi
+
+# A demo world: repositories whose jobs queue every 20 to 40 seconds,
+# announced to ephemerd by signed webhooks (polling is the safety net).
 python3 "$SRCDIR/tests/double/ghdouble.py" --listen 127.0.0.1:0 \
-    --token "$TOKEN" --log "$STATE/double-requests.log" \
+    --token "$TOKEN" --log "$STATE/double-requests.log" --demo \
+    --webhook-url "http://127.0.0.1:$PORT/api/v1/webhook" \
+    --webhook-secret "$SECRET" \
     >"$STATE/double.out" 2>"$STATE/double.log" </dev/null &
 DOUBLE_PID=$!
 for _ in $(seq 1 50); do
@@ -127,17 +142,32 @@ log:
 github:
   api_url: "http://$DOUBLE"
   token_file: "$STATE/token"
+  webhook_secret_file: "$STATE/webhook-secret"
+discovery:
+  auto_create: true
+  interval: 15
+  purge_interval: 120
 docker:
   socket: /var/run/docker.sock
 httpd:
   listen: "127.0.0.1:$PORT"
 pools:
   - name: default
-    labels: [self-hosted]
-    image: "${RUNNER_IMAGE:-busybox:latest}"
+    labels: [self-hosted, linux]
+    image: "$RUNNER_IMAGE"
+    network: host
+    max_runners: 5
+    idle_timeout: 120
+    env:
+      EPHEMERD_JIT_CONFIG: "{jit_config}"
+      RUNNER_NAME: "{runner_name}"
+      RUNNER_LABELS: "{labels}"
+      RUNNER_IDLE_SECONDS: "120"
 EOF
 
-say "GitHub double on http://$DOUBLE (log: $STATE/double.log)"
+say "GitHub double on http://$DOUBLE (log: $STATE/double.log, jobs queued:"
+say "  $STATE/double.out); runners come and go: docker ps, or"
+say "  curl http://127.0.0.1:$PORT/api/v1/runners"
 say "API: http://127.0.0.1:$PORT/api/v1/health"
 say "Ctrl-C stops ephemerd and the double"
 # Not exec: the trap must outlive ephemerd to stop the double.

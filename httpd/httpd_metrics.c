@@ -51,6 +51,24 @@ static const struct metric_family families[] = {
 	    "GitHub's X-RateLimit-Remaining as last seen.", ROLE_POLLER },
 	{ "ephemerd_webhook_deliveries_total", "counter",
 	    "Webhook deliveries by result.", ROLE_POLLER },
+	{ "ephemerd_github_paused", "gauge",
+	    "1 while GitHub requests are held back by a rate limit or a "
+	    "backoff.", ROLE_POLLER },
+	{ "ephemerd_auto_repositories", "gauge",
+	    "Repositories automatic mode found.", ROLE_POLLER },
+	{ "ephemerd_auto_watched_repositories", "gauge",
+	    "Repositories whose workflows may want self-hosted runners.",
+	    ROLE_POLLER },
+	{ "ephemerd_auto_queued_jobs", "gauge",
+	    "Queued jobs automatic mode knows of.", ROLE_POLLER },
+	{ "ephemerd_auto_cycles_total", "counter",
+	    "Demand polling rounds completed.", ROLE_POLLER },
+	{ "ephemerd_auto_discoveries_total", "counter",
+	    "Discovery rounds completed.", ROLE_POLLER },
+	{ "ephemerd_auto_fetch_errors_total", "counter",
+	    "GitHub reads of automatic mode that failed.", ROLE_POLLER },
+	{ "ephemerd_auto_runners_started_total", "counter",
+	    "Runners automatic mode asked for.", ROLE_POLLER },
 };
 
 /* Requests by route (ROUTE_COUNT for none) and status. */

@@ -59,6 +59,7 @@ struct github_call {
 	void			*gc_arg;
 	char			*gc_cache_url;	/* a GET made from the cache */
 	int			 gc_refused;	/* held back by a pause */
+	int64_t			 gc_sent;	/* epoch ms */
 	char			 gc_endpoint[GITHUB_ENDPOINT_MAX];
 };
 
@@ -93,6 +94,7 @@ struct github {
 	int64_t			 gh_pause_until;	/* epoch ms */
 	char			 gh_pause_why[160];
 	int			 gh_failures;	/* 5xx or no answer in a row */
+	int64_t			 gh_failed_at;	/* epoch ms of the last one */
 	int			 gh_secondary;	/* secondary limits in a row */
 
 	TAILQ_HEAD(, github_call) gh_calls;
@@ -766,12 +768,16 @@ github_cache_store(struct github *gh, const char *url,
 	b = github_cache_bucket(url);
 	gk->gk_next = gh->gh_buckets[b];
 	gh->gh_buckets[b] = gk;
-	TAILQ_INSERT_HEAD(&gh->gh_lru, gk, gk_lru);
+	TAILQ_INSERT_TAIL(&gh->gh_lru, gk, gk_lru);
 	gh->gh_cache_count++;
 	gh->gh_cache_bytes += gk->gk_size;
 
-	/* The newest goes too when it alone is over the bound. */
-	while ((gk = TAILQ_LAST(&gh->gh_lru, github_cached_lru)) != NULL &&
+	/*
+	 * The least recently used are first (TAILQ_LAST's cast does not
+	 * survive gcc's optimizer); the newest goes too when it alone is
+	 * over the bound.
+	 */
+	while ((gk = TAILQ_FIRST(&gh->gh_lru)) != NULL &&
 	    (gh->gh_cache_count > GITHUB_CACHE_ENTRIES ||
 	    gh->gh_cache_bytes > GITHUB_CACHE_BYTES))
 		github_cache_remove(gh, gk);
@@ -803,7 +809,7 @@ github_cache_answer(struct github_call *gc, struct github_cached *gk,
 	    res->hr_headers.b_len);
 
 	TAILQ_REMOVE(&gc->gc_gh->gh_lru, gk, gk_lru);
-	TAILQ_INSERT_HEAD(&gc->gc_gh->gh_lru, gk, gk_lru);
+	TAILQ_INSERT_TAIL(&gc->gc_gh->gh_lru, gk, gk_lru);
 	gc->gc_done(&out, gc->gc_arg);
 	buf_free(&out.hr_body);
 	buf_free(&out.hr_headers);
@@ -898,12 +904,20 @@ github_backoff_delay(long base, long cap, int step)
 	return d * (800 + random() % 401) / 1000;
 }
 
+/*
+ * Requests already in flight when one failed are the same burst: only a
+ * failure of a request sent after the last one makes the pause grow, so
+ * a few requests at once do not jump several steps.
+ */
 static void
 github_on_failure(struct github *gh, const struct http_response *res,
-    int64_t now)
+    int64_t sent, int64_t now)
 {
 	int64_t	 delay;
 
+	if (gh->gh_failures > 0 && sent < gh->gh_failed_at)
+		return;
+	gh->gh_failed_at = now;
 	if (gh->gh_failures < 64)
 		gh->gh_failures++;
 	delay = github_backoff_delay(GITHUB_BACKOFF_MS, GITHUB_BACKOFF_MAX_MS,
@@ -1007,13 +1021,13 @@ github_check_reserve(struct github *gh, const struct github_limits *gl,
 /* What an answer (or its absence) says about sending the next ones. */
 static void
 github_pace(struct github *gh, const struct http_response *res,
-    const struct github_limits *gl)
+    const struct github_limits *gl, int64_t sent)
 {
 	long	 st = res->hr_status;
 	int64_t	 now = github_now(gh);
 
 	if (st == 0 || st >= 500) {
-		github_on_failure(gh, res, now);
+		github_on_failure(gh, res, sent, now);
 		return;
 	}
 	if ((st == 403 || st == 429) && github_on_limited(gh, res, gl, now))
@@ -1095,7 +1109,7 @@ github_account(struct github *gh, struct github_call *gc,
 		gh->gh_stats.gs_limit = gl.gl_limit;
 	if (gl.gl_core && gl.gl_reset > 0)
 		gh->gh_stats.gs_reset = (time_t)gl.gl_reset;
-	github_pace(gh, res, &gl);
+	github_pace(gh, res, &gl, gc->gc_sent);
 }
 
 static void
@@ -1216,6 +1230,7 @@ github_request(struct github *gh, const char *method, const char *url,
 
 	gc = xcalloc(1, sizeof(*gc));
 	gc->gc_gh = gh;
+	gc->gc_sent = now;
 	gc->gc_done = done;
 	gc->gc_arg = arg;
 	github_endpoint_template(conf->c_api_url, url, gc->gc_endpoint,

@@ -63,6 +63,12 @@ struct auto_file {
 struct auto_repo {
 	char		*ar_name;	/* owner/name */
 	int		 ar_archived;
+	/*
+	 * Workflow files change only by a push: the listing is read again
+	 * only when pushed_at moved since it was last read whole.
+	 */
+	char		*ar_pushed_at;
+	char		*ar_listed_at;	/* pushed_at of the last good read */
 	uint64_t	 ar_gen;	/* discovery round that listed it */
 	struct auto_file *ar_files;
 	size_t		 ar_nfiles;
@@ -183,6 +189,8 @@ repo_clear(struct auto_repo *ar)
 	}
 	free(ar->ar_files);
 	free(ar->ar_name);
+	free(ar->ar_pushed_at);
+	free(ar->ar_listed_at);
 	memset(ar, 0, sizeof(*ar));
 }
 
@@ -458,6 +466,8 @@ on_repos_page(const struct json_doc *doc)
 		ar->ar_gen = pa_discover_gen;
 		ar->ar_archived = json_bool_member(doc, obj, "archived") ||
 		    json_bool_member(doc, obj, "disabled");
+		free(ar->ar_pushed_at);
+		ar->ar_pushed_at = json_member_str(doc, obj, "pushed_at");
 	}
 	return 0;
 }
@@ -785,6 +795,22 @@ targets_clear(void)
 	pa_ntargets = 0;
 }
 
+/* The listing was read whole at the repository's current push. */
+static void
+repo_listed(struct auto_repo *ar)
+{
+	free(ar->ar_listed_at);
+	ar->ar_listed_at = ar->ar_pushed_at != NULL ?
+	    xstrdup(ar->ar_pushed_at) : NULL;
+}
+
+static int
+repo_listing_current(const struct auto_repo *ar)
+{
+	return ar->ar_pushed_at != NULL && ar->ar_listed_at != NULL &&
+	    strcmp(ar->ar_pushed_at, ar->ar_listed_at) == 0;
+}
+
 /* What a finished listing means for its repository. */
 static void
 fetch_finish(struct fetch *f)
@@ -806,6 +832,7 @@ fetch_finish(struct fetch *f)
 				f->f_status = 200;
 			}
 			repo_files_prune(ar);
+			repo_listed(ar);
 		}
 		break;
 	case FETCH_WORKFLOW_FILE:
@@ -814,6 +841,8 @@ fetch_finish(struct fetch *f)
 		    (af = file_find(ar, f->f_path)) != NULL) {
 			free(af->af_sha);
 			af->af_sha = xstrdup("");
+			free(ar->ar_listed_at);
+			ar->ar_listed_at = NULL;
 		}
 		break;
 	case FETCH_RUNS:
@@ -947,6 +976,8 @@ auto_discover_files(void)
 			repo_update_candidate(&pa_repos[i]);
 			continue;
 		}
+		if (repo_listing_current(&pa_repos[i]))
+			continue;
 		for (j = 0; j < pa_repos[i].ar_nfiles; j++)
 			pa_repos[i].ar_files[j].af_seen = 0;
 		xasprintf(&url, "%s/repos/%s/contents/.github/workflows",

@@ -107,8 +107,9 @@ def bench_webhooks(deliveries):
             "secret": ta.SECRET})
         samples = []
         for _ in range(deliveries):
+            # Long enough for `docker ps` to see the container run.
             job = a.queue("bench-org/hooked", ["self-hosted", "linux"],
-                          duration=0)
+                          duration=2)
             sent = harness.wait_for(
                 lambda: [x for x in d.double.deliveries()
                          if x["job_id"] == job["id"] and
