@@ -38,6 +38,7 @@ LOG_LINE = re.compile(
     r"HEALTH|SHUTDOWN) (supervisor|httpd|poller|docker): ")
 
 BINARY = None           # set by run.py
+INSTANCES = set()       # of every Daemon made by this process
 
 
 class TestFailure(Exception):
@@ -302,6 +303,7 @@ class Daemon:
         # Its own instance name, so that runners of another daemon on
         # this engine (an earlier test, a parallel run) are not adopted.
         self.instance = "t" + secrets.token_hex(3)
+        INSTANCES.add(self.instance)
         self.config = os.path.join(self.tmp, "ephemerd.yaml")
         self.token_file = os.path.join(self.tmp, "token")
         try:

@@ -54,25 +54,40 @@ def docker(*args, check_rc=True):
     return p.stdout.decode()
 
 
-def managed_containers(all_states=False):
-    """{name: id} of the containers with ephemerd's label."""
+def managed_containers(all_states=False, every=False):
+    """{name: id} of the containers with ephemerd's label that belong to
+    the daemons of this run (or, with every, to any instance)."""
     args = ["ps", "--no-trunc", "--filter", "label=" + MANAGED,
-            "--format", "{{.Names}} {{.ID}}"]
+            "--format",
+            '{{.Names}} {{.ID}} {{.Label "io.ephemerd.instance"}}']
     if all_states:
         args.insert(1, "-a")
     out = docker(*args)
-    return dict(line.split() for line in out.splitlines() if line.strip())
+    found = {}
+    for line in out.splitlines():
+        f = line.split()
+        if len(f) >= 2 and (every or (len(f) == 3 and
+                                      f[2] in harness.INSTANCES)):
+            found[f[0]] = f[1]
+    return found
 
 
 def inspect(cid):
     return json.loads(docker("inspect", cid))[0]
 
 
-def remove_managed():
-    """Leave the engine as we found it, whatever a test did."""
-    ids = list(managed_containers(all_states=True).values())
+def remove_managed(every=False):
+    """Leave the engine as we found it, whatever a test did: remove the
+    containers of the daemons this run started (each has its own
+    instance), or with every, all that carry ephemerd's label."""
+    ids = list(managed_containers(all_states=True, every=every).values())
     if ids:
         docker("rm", "-f", *ids, check_rc=False)
+
+
+def text(r, limit=None):
+    """A reply's body as text, for messages."""
+    return r.body[:limit].decode("utf-8", "replace")
 
 
 def post_runners(d, body, ctype="application/json"):
@@ -160,7 +175,7 @@ def test_ten_runners_register_take_jobs_and_go():
     with Runners() as d:
         r = post_runners(d, {"scope": "repo", "scope_name": "octo/hello",
                              "count": 10})
-        check(r.status == 201, "POST: %d %s" % (r.status, r.body[:300].decode("utf-8", "replace")))
+        check(r.status == 201, "POST: %d %s" % (r.status, text(r, 300)))
         body = r.json()
         names = [x["runner_id"] for x in body["data"]]
         check(len(names) == 10 and len(set(names)) == 10,
@@ -203,7 +218,7 @@ def test_ten_runners_register_take_jobs_and_go():
 def test_killed_container_is_seen_within_a_second():
     with Runners() as d:
         r = post_runners(d, {"scope": "repo", "scope_name": "octo/hello"})
-        check(r.status == 201, "POST: %d %s" % (r.status, r.body[:300].decode("utf-8", "replace")))
+        check(r.status == 201, "POST: %d %s" % (r.status, text(r, 300)))
         name = r.json()["data"][0]["runner_id"]
         cid = wait_for(lambda: managed_containers().get(name), 20,
                        "the container")
@@ -233,14 +248,14 @@ def test_delete_logs_and_foreign_containers():
         with Runners() as d:
             r = post_runners(d, {"scope": "repo", "scope_name": "octo/hello",
                                  "runner_name": "it-delete-me"})
-            check(r.status == 201, "POST: %d %s" % (r.status, r.body[:300].decode("utf-8", "replace")))
+            check(r.status == 201, "POST: %d %s" % (r.status, text(r, 300)))
             wait_for(lambda: managed_containers().get("it-delete-me"), 20,
                      "the container")
             wait_for(lambda: double_runners(d).get("it-delete-me", {})
                      .get("online"), 20, "the runner online")
 
             r = d.get("/api/v1/runners/it-delete-me/logs?tail=50")
-            check(r.status == 200, "logs: %d %s" % (r.status, r.body[:200].decode("utf-8", "replace")))
+            check(r.status == 200, "logs: %d %s" % (r.status, text(r, 200)))
             check(isinstance(r.json()["data"]["logs"], str), "logs text")
 
             r = request("DELETE", d.port, "/api/v1/runners/" + foreign)
@@ -253,7 +268,7 @@ def test_delete_logs_and_foreign_containers():
                         timeout=30)
             print("     DELETE took %.2fs" % (time.monotonic() - t0))
             check(r.status == 200, "DELETE: %d %s" % (r.status,
-                                                      r.body[:200].decode("utf-8", "replace")))
+                                                      text(r, 200)))
             check("it-delete-me" not in managed_containers(all_states=True),
                   "the container is still there")
             wait_for(lambda: "it-delete-me" not in double_runners(d), 10,
@@ -303,10 +318,10 @@ def test_bad_requests_change_nothing():
 
         r = post_runners(d, {"scope": "repo", "scope_name": "octo/hello",
                              "count": 3})
-        check(r.status == 201, "3 of 3: %d %s" % (r.status, r.body[:200].decode("utf-8", "replace")))
+        check(r.status == 201, "3 of 3: %d %s" % (r.status, text(r, 200)))
         r = post_runners(d, {"scope": "repo", "scope_name": "octo/hello"})
         check(r.status == 409, "over max_runners: %d %s" %
-              (r.status, r.body[:200].decode("utf-8", "replace")))
+              (r.status, text(r, 200)))
         check(len(managed_containers(all_states=True)) == 3,
               "max_runners exceeded")
 
@@ -318,8 +333,8 @@ def test_github_refusal_starts_nothing():
                                           "accessible by integration"})
         r = post_runners(d, {"scope": "repo", "scope_name": "octo/hello"})
         check(r.status >= 400, "POST with GitHub refusing: %d" % r.status)
-        check("not accessible" in r.body.decode("utf-8", "replace"), "GitHub's reason not given: %s" %
-              r.body[:300].decode("utf-8", "replace"))
+        check("not accessible" in text(r), "GitHub's reason not given: %s" %
+              text(r, 300))
         time.sleep(0.5)
         check(not managed_containers(all_states=True),
               "a container was started although GitHub refused")
@@ -329,8 +344,8 @@ def test_missing_image_is_a_clear_error():
     with Runners(image="ephemerd-it-no-such-image:latest") as d:
         r = post_runners(d, {"scope": "repo", "scope_name": "octo/hello"})
         check(r.status >= 400, "POST: %d" % r.status)
-        check("ephemerd-it-no-such-image" in r.body.decode("utf-8", "replace"),
-              "the message does not name the image: %s" % r.body[:300].decode("utf-8", "replace"))
+        check("ephemerd-it-no-such-image" in text(r),
+              "the message does not name the image: %s" % text(r, 300))
         check(not managed_containers(all_states=True),
               "something was left half-created")
         wait_for(lambda: not double_runners(d), 10,
@@ -359,7 +374,7 @@ def test_table_matches_docker_after_engine_restart():
     with Runners() as d:
         r = post_runners(d, {"scope": "repo", "scope_name": "octo/hello",
                              "count": 3})
-        check(r.status == 201, "POST: %d %s" % (r.status, r.body[:300].decode("utf-8", "replace")))
+        check(r.status == 201, "POST: %d %s" % (r.status, text(r, 300)))
         wait_for(lambda: len(managed_containers()) == 3, 30,
                  "3 containers")
         restart_dockerd()
@@ -374,7 +389,7 @@ def test_adoption_after_ephemerd_restart():
     with Runners() as d:
         r = post_runners(d, {"scope": "repo", "scope_name": "octo/hello",
                              "count": 2})
-        check(r.status == 201, "POST: %d %s" % (r.status, r.body[:300].decode("utf-8", "replace")))
+        check(r.status == 201, "POST: %d %s" % (r.status, text(r, 300)))
         names = {x["runner_id"] for x in r.json()["data"]}
         wait_for(lambda: set(managed_containers()) == names, 30,
                  "2 containers")
