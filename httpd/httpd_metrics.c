@@ -69,7 +69,17 @@ static const struct metric_family families[] = {
 	    "GitHub reads of automatic mode that failed.", ROLE_POLLER },
 	{ "ephemerd_auto_runners_started_total", "counter",
 	    "Runners automatic mode asked for.", ROLE_POLLER },
+	{ "ephemerd_job_queued_to_running_seconds", "histogram",
+	    "Seconds from a job being queued to its runner's container "
+	    "running (0 for a warm runner), by pool.", ROLE_POLLER },
+	{ "ephemerd_job_running_to_picked_seconds", "histogram",
+	    "Seconds from the later of a job being queued and its runner "
+	    "running to the runner picking it, by pool.", ROLE_POLLER },
 };
+
+/* The sample names of a histogram family. */
+static const char *const histogram_suffixes[] = { "_bucket", "_sum",
+    "_count" };
 
 /* Requests by route (ROUTE_COUNT for none) and status. */
 static uint64_t	 http_counts[ROUTE_COUNT + 1][STATUS_MAX - STATUS_MIN + 1];
@@ -157,6 +167,24 @@ metrics_copy_family(struct buf *out, const struct buf *text,
 }
 
 static void
+metrics_copy_samples(struct buf *out, const struct buf *text,
+    const struct metric_family *mf)
+{
+	char	 name[128];
+	size_t	 i;
+
+	if (strcmp(mf->mf_type, "histogram") != 0) {
+		metrics_copy_family(out, text, mf->mf_name);
+		return;
+	}
+	for (i = 0; i < nitems(histogram_suffixes); i++) {
+		snprintf(name, sizeof(name), "%s%s", mf->mf_name,
+		    histogram_suffixes[i]);
+		metrics_copy_family(out, text, name);
+	}
+}
+
+static void
 metrics_own_http(struct buf *out)
 {
 	const char	*route;
@@ -205,8 +233,8 @@ metrics_query_finish(struct metrics_query *mq)
 		buf_printf(&out, "# HELP %s %s\n# TYPE %s %s\n",
 		    families[i].mf_name, families[i].mf_help,
 		    families[i].mf_name, families[i].mf_type);
-		metrics_copy_family(&out, &mq->mq_text[families[i].mf_source],
-		    families[i].mf_name);
+		metrics_copy_samples(&out, &mq->mq_text[families[i].mf_source],
+		    &families[i]);
 	}
 	if (mq->mq_req != NULL) {
 		httpd_conn_watch(mq->mq_req, NULL, NULL);

@@ -4,6 +4,9 @@
  */
 #include <arpa/inet.h>
 
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +14,12 @@
 #include <strings.h>
 
 #include "httpd_policy.h"
+#include "json.h"
+#include "runner.h"
 #include "util.h"
+
+#define REQUEST_LABELS_MAX	32
+#define LABEL_LEN_MAX		100
 
 /*
  * Every path httpd serves.  Fixed paths come before the templates that
@@ -362,4 +370,257 @@ ratelimit_take(struct ratelimit *rl, const char *addr, uint64_t now_ms,
 	if ((double)*retry_after < wait || *retry_after == 0)
 		(*retry_after)++;
 	return -1;
+}
+
+void
+httpd_create_request_free(struct create_request *cr)
+{
+	size_t	 i;
+
+	free(cr->cr_scope);
+	free(cr->cr_scope_name);
+	free(cr->cr_runner_name);
+	free(cr->cr_runner_group);
+	for (i = 0; i < cr->cr_labels.sl_count; i++)
+		free(cr->cr_labels.sl_items[i]);
+	free(cr->cr_labels.sl_items);
+}
+
+/* GitHub's names: letters, digits and "-" (accounts), also "_." (repos). */
+static int
+github_name_valid(const char *s, size_t max, int repo)
+{
+	size_t	 len = strlen(s), i;
+
+	if (len == 0 || len > max)
+		return 0;
+	for (i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '-' ||
+		    (repo && (c == '_' || c == '.'))))
+			return 0;
+	}
+	return strcmp(s, ".") != 0 && strcmp(s, "..") != 0;
+}
+
+static int
+scope_name_valid(const char *scope, const char *name)
+{
+	const char	*slash = strchr(name, '/');
+	char		 owner[40];
+	size_t		 len;
+
+	if (strcmp(scope, "org") == 0)
+		return slash == NULL && github_name_valid(name, 39, 0);
+	if (slash == NULL || (len = (size_t)(slash - name)) == 0 ||
+	    len >= sizeof(owner))
+		return 0;
+	memcpy(owner, name, len);
+	owner[len] = '\0';
+	return github_name_valid(owner, 39, 0) &&
+	    github_name_valid(slash + 1, 100, 1);
+}
+
+static int
+label_valid(const char *s)
+{
+	size_t	 len = strlen(s), i;
+
+	if (len == 0 || len > LABEL_LEN_MAX)
+		return 0;
+	for (i = 0; i < len; i++)
+		if ((unsigned char)s[i] < 0x21 || s[i] == ',' ||
+		    s[i] == 0x7f)
+			return 0;
+	return 1;
+}
+
+static int
+create_parse_labels(const struct json_doc *doc, int tok,
+    struct create_request *cr, char *err, size_t errlen)
+{
+	int	 i, n, el;
+	char	*label;
+
+	if (json_type(doc, tok) != JSON_ARRAY) {
+		snprintf(err, errlen, "'labels' must be an array of strings");
+		return -1;
+	}
+	if ((n = json_size(doc, tok)) > REQUEST_LABELS_MAX) {
+		snprintf(err, errlen, "'labels' may hold at most %d labels",
+		    REQUEST_LABELS_MAX);
+		return -1;
+	}
+	cr->cr_labels.sl_items = xcalloc((size_t)n + 1, sizeof(char *));
+	for (i = 0; i < n; i++) {
+		el = json_array_get(doc, tok, i);
+		if ((label = json_get_str(doc, el)) == NULL ||
+		    !label_valid(label)) {
+			free(label);
+			snprintf(err, errlen, "'labels[%d]' must be a string "
+			    "of 1 to %d printable characters without spaces "
+			    "or commas", i, LABEL_LEN_MAX);
+			return -1;
+		}
+		cr->cr_labels.sl_items[cr->cr_labels.sl_count++] = label;
+	}
+	return 0;
+}
+
+static int
+create_parse_string(const struct json_doc *doc, int tok, const char *key,
+    char **out, char *err, size_t errlen)
+{
+	if (json_type(doc, tok) != JSON_STRING ||
+	    (*out = json_get_str(doc, tok)) == NULL) {
+		snprintf(err, errlen, "'%s' must be a string", key);
+		return -1;
+	}
+	return 0;
+}
+
+/* Takes each member once; unknown members are refused by name. */
+static int
+create_parse_member(const struct json_doc *doc, int key, int val,
+    struct create_request *cr, char *err, size_t errlen)
+{
+	char	*name = json_get_str(doc, key);
+	int	 rc = -1;
+
+	if (name == NULL)
+		snprintf(err, errlen, "malformed member name");
+	else if ((strcmp(name, "scope") == 0 && cr->cr_scope != NULL) ||
+	    (strcmp(name, "scope_name") == 0 && cr->cr_scope_name != NULL) ||
+	    (strcmp(name, "count") == 0 && cr->cr_count != 0) ||
+	    (strcmp(name, "runner_name") == 0 && cr->cr_runner_name != NULL) ||
+	    (strcmp(name, "runner_group") == 0 &&
+	    cr->cr_runner_group != NULL) ||
+	    (strcmp(name, "labels") == 0 && cr->cr_labels.sl_items != NULL))
+		snprintf(err, errlen, "field '%s' is given twice", name);
+	else if (strcmp(name, "scope") == 0)
+		rc = create_parse_string(doc, val, name, &cr->cr_scope, err,
+		    errlen);
+	else if (strcmp(name, "scope_name") == 0)
+		rc = create_parse_string(doc, val, name, &cr->cr_scope_name,
+		    err, errlen);
+	else if (strcmp(name, "runner_name") == 0)
+		rc = create_parse_string(doc, val, name, &cr->cr_runner_name,
+		    err, errlen);
+	else if (strcmp(name, "runner_group") == 0)
+		rc = create_parse_string(doc, val, name, &cr->cr_runner_group,
+		    err, errlen);
+	else if (strcmp(name, "labels") == 0)
+		rc = create_parse_labels(doc, val, cr, err, errlen);
+	else if (strcmp(name, "count") == 0) {
+		if (json_type(doc, val) != JSON_NUMBER ||
+		    json_get_i64(doc, val, &cr->cr_count) == -1 ||
+		    cr->cr_count == 0)
+			cr->cr_count = -1;
+		rc = 0;
+	} else
+		snprintf(err, errlen, "unknown field '%.64s'", name);
+	free(name);
+	return rc;
+}
+
+static int
+create_check(struct create_request *cr, uint32_t max, char *err,
+    size_t errlen)
+{
+	if (cr->cr_scope == NULL || (strcmp(cr->cr_scope, "repo") != 0 &&
+	    strcmp(cr->cr_scope, "org") != 0)) {
+		snprintf(err, errlen, "'scope' must be \"repo\" or \"org\"");
+		return -1;
+	}
+	if (cr->cr_scope_name == NULL ||
+	    !scope_name_valid(cr->cr_scope, cr->cr_scope_name)) {
+		snprintf(err, errlen, "'scope_name' must be %s",
+		    strcmp(cr->cr_scope, "repo") == 0 ?
+		    "\"owner/repository\" with GitHub's name characters" :
+		    "an organization name of GitHub's name characters");
+		return -1;
+	}
+	if (cr->cr_count == 0)
+		cr->cr_count = 1;
+	if (cr->cr_count < 1 || cr->cr_count > (int64_t)max) {
+		snprintf(err, errlen, "'count' must be an integer from 1 to "
+		    "%u", max);
+		return -1;
+	}
+	if (cr->cr_runner_name != NULL && (!runner_name_valid(
+	    cr->cr_runner_name) || strlen(cr->cr_runner_name) >
+	    RUNNER_NAME_MAX - 6)) {
+		snprintf(err, errlen, "'runner_name' must be 1 to %d "
+		    "characters of letters, digits, '-', '_' and '.', "
+		    "starting with a letter or digit", RUNNER_NAME_MAX - 6);
+		return -1;
+	}
+	if (cr->cr_runner_group != NULL && (strlen(cr->cr_runner_group) >
+	    LABEL_LEN_MAX || !label_valid(cr->cr_runner_group))) {
+		snprintf(err, errlen, "'runner_group' must be a group name of "
+		    "1 to %d characters", LABEL_LEN_MAX);
+		return -1;
+	}
+	return 0;
+}
+
+int
+httpd_create_parse(const char *body, size_t len, uint32_t max,
+    struct create_request *cr, char *err, size_t errlen)
+{
+	struct json_doc	 doc;
+	const char	*why;
+	int		 key, i, n, rc = 0;
+
+	memset(cr, 0, sizeof(*cr));
+	if (json_parse(&doc, body, len, &why) == -1) {
+		snprintf(err, errlen, "malformed JSON: %s", why);
+		return -1;
+	}
+	if (json_type(&doc, 0) != JSON_OBJECT) {
+		snprintf(err, errlen, "the body must be a JSON object");
+		json_free(&doc);
+		return -1;
+	}
+	n = json_size(&doc, 0);
+	for (i = 0, key = 1; i < n && rc == 0; i++) {
+		rc = create_parse_member(&doc, key, key + 1, cr, err, errlen);
+		key = json_skip(&doc, key + 1);
+	}
+	json_free(&doc);
+	if (rc == 0)
+		rc = create_check(cr, max, err, errlen);
+	return rc;
+}
+
+/* "true", "false", "1" or "0"; -1 for anything else. */
+static int
+dry_run_value(const char *s)
+{
+	if (strcmp(s, "true") == 0 || strcmp(s, "1") == 0)
+		return 1;
+	if (strcmp(s, "false") == 0 || strcmp(s, "0") == 0)
+		return 0;
+	return -1;
+}
+
+int
+httpd_dry_run_query(const char *q)
+{
+	struct evkeyvalq	 query;
+	struct evkeyval		*kv;
+	int			 dry = 0, seen = 0, bad = 0;
+
+	memset(&query, 0, sizeof(query));
+	if (q != NULL && evhttp_parse_query_str(q, &query) == -1)
+		return -2;
+	TAILQ_FOREACH(kv, &query, next) {
+		if (strcmp(kv->key, "dry_run") != 0 || seen++ > 0 ||
+		    (dry = dry_run_value(kv->value)) == -1)
+			bad = 1;
+	}
+	evhttp_clear_headers(&query);
+	return bad ? -1 : dry;
 }

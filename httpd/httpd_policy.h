@@ -129,4 +129,31 @@ void	 ratelimit_free(struct ratelimit *);
 int	 ratelimit_take(struct ratelimit *, const char *, uint64_t,
 	    unsigned int *);
 
+/* The body of POST /api/v1/runners, checked field by field. */
+struct create_request {
+	char		*cr_scope;
+	char		*cr_scope_name;
+	int64_t		 cr_count;
+	char		*cr_runner_name;
+	char		*cr_runner_group;
+	struct strlist	 cr_labels;
+};
+
+/*
+ * Reads and checks the body of POST /api/v1/runners; count may be at
+ * most max (the largest pool's max_runners).  Returns 0, or -1 with a
+ * message in err; either way cr is then freed with
+ * httpd_create_request_free().
+ */
+int	 httpd_create_parse(const char *, size_t, uint32_t,
+	    struct create_request *, char *, size_t);
+void	 httpd_create_request_free(struct create_request *);
+
+/*
+ * The query of POST /api/v1/runners/cleanup-github (NULL for none):
+ * 1 or 0 for dry_run given once as true, false, 1 or 0 (0 without it);
+ * -1 for any other parameter or value, -2 for a malformed query.
+ */
+int	 httpd_dry_run_query(const char *);
+
 #endif

@@ -15,6 +15,11 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
 #include "config.h"
 #include "log.h"
 #include "util.h"
@@ -84,6 +89,8 @@ config_pool_init(struct pool *pl, const char *name)
 	pl->pl_registration = REG_AUTO;
 	pl->pl_max_runners = 10;
 	pl->pl_min_idle = 0;
+	pl->pl_scope = xstrdup("");
+	pl->pl_scope_name = xstrdup("");
 	pl->pl_idle_timeout = 900;
 	pl->pl_bootstrap_timeout = 300;
 	pl->pl_runner_group = xstrdup("");
@@ -100,6 +107,8 @@ config_pool_free(struct pool *pl)
 	free(pl->pl_image);
 	free(pl->pl_command);
 	free(pl->pl_runner_group);
+	free(pl->pl_scope);
+	free(pl->pl_scope_name);
 	free(pl->pl_network);
 	for (i = 0; i < pl->pl_nenv; i++) {
 		free(pl->pl_env[i].ev_name);
@@ -199,6 +208,7 @@ config_free(struct config *cfg)
 	freezero_str(cfg->c_webhook_secret);
 	free(cfg->c_webhook_secret_file);
 	free(cfg->c_private_key_file);
+	freezero_str(cfg->c_private_key);
 	free(cfg->c_ca_file);
 	free(cfg->c_organization);
 	free(cfg->c_docker_socket);
@@ -605,25 +615,46 @@ fail:
 	return rc;
 }
 
-/* A GitHub App's key is read by the poller; here only its mode matters. */
+/*
+ * A GitHub App's private key: PEM text that libcrypto must read, in a file
+ * that neither group nor others may read, write or run.  The poller signs
+ * with the text; the file itself may be out of its chroot.
+ */
 static int
-secret_check_key(const char *path, char *err, size_t errlen)
+secret_read_key(const char *path, char **dst, char *err, size_t errlen)
 {
 	struct stat	 st;
+	EVP_PKEY	*pkey;
+	BIO		*bio;
+	char		*data;
 
 	if (stat(path, &st) == -1) {
 		config_err(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
-	if (!S_ISREG(st.st_mode)) {
-		config_err(err, errlen, "%s: not a regular file", path);
+	if (S_ISREG(st.st_mode) && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+		config_err(err, errlen, "%s: the private key is accessible by "
+		    "group or others (mode %03o); chmod 600", path,
+		    (unsigned int)(st.st_mode & 0777));
 		return -1;
 	}
-	if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-		config_err(err, errlen, "%s: readable by others; chmod 600",
-		    path);
+	if (secret_read_file(path, 0, &data, err, errlen) == -1)
+		return -1;
+
+	if ((bio = BIO_new_mem_buf(data, -1)) == NULL)
+		fatalx("BIO_new_mem_buf");
+	pkey = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+	BIO_free(bio);
+	ERR_clear_error();
+	if (pkey == NULL || EVP_PKEY_get_base_id(pkey) != EVP_PKEY_RSA) {
+		config_err(err, errlen, "%s: not a PEM RSA private key", path);
+		EVP_PKEY_free(pkey);
+		freezero_str(data);
 		return -1;
 	}
+	EVP_PKEY_free(pkey);
+	freezero_str(*dst);
+	*dst = data;
 	return 0;
 }
 
@@ -653,7 +684,8 @@ config_read_secrets(struct config *cfg, char *err, size_t errlen)
 
 	if (cfg->c_private_key_file != NULL &&
 	    *cfg->c_private_key_file != '\0' &&
-	    secret_check_key(cfg->c_private_key_file, err, errlen) == -1)
+	    secret_read_key(cfg->c_private_key_file, &cfg->c_private_key, err,
+	    errlen) == -1)
 		return -1;
 	return 0;
 }

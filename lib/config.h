@@ -39,6 +39,8 @@ struct pool {
 	enum registration_mode	 pl_registration;
 	uint32_t		 pl_max_runners;
 	uint32_t		 pl_min_idle;
+	char			*pl_scope;	/* of idle runners: repo, org */
+	char			*pl_scope_name;
 	uint32_t		 pl_idle_timeout;
 	uint32_t		 pl_bootstrap_timeout;
 	char			*pl_runner_group;
@@ -71,6 +73,7 @@ struct config {
 	char			*c_webhook_secret_file;
 	uint64_t		 c_app_id;
 	char			*c_private_key_file;
+	char			*c_private_key;		/* secret: PEM */
 	uint64_t		 c_installation_id;
 	char			*c_ca_file;
 

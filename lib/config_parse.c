@@ -86,6 +86,7 @@ static int	 check_proxy(const char *, char *, size_t);
 static int	 check_pool_name(const char *, char *, size_t);
 static int	 check_label(const char *, char *, size_t);
 static int	 check_image(const char *, char *, size_t);
+static int	 check_scope(const char *, char *, size_t);
 
 static int	 parse_mapping(struct parser *, yaml_node_t *,
 		    const struct key_rule *, void *, uint64_t *);
@@ -739,6 +740,8 @@ static const struct key_rule pool_rules[] = {
 	{ "max_runners", K_U32, PL(pl_max_runners), 1, UINT32_MAX, NULL,
 	    NULL },
 	{ "min_idle", K_U32, PL(pl_min_idle), 0, UINT32_MAX, NULL, NULL },
+	{ "scope", K_STR, PL(pl_scope), 0, 0, check_scope, NULL },
+	{ "scope_name", K_STR, PL(pl_scope_name), 0, 0, NULL, NULL },
 	{ "idle_timeout", K_U32, PL(pl_idle_timeout), 1, UINT32_MAX, NULL,
 	    NULL },
 	{ "bootstrap_timeout", K_U32, PL(pl_bootstrap_timeout), 1,
@@ -1140,6 +1143,39 @@ check_org(const char *s, char *why, size_t whylen)
 }
 
 static int
+check_scope(const char *s, char *why, size_t whylen)
+{
+	if (*s == '\0' || strcmp(s, "repo") == 0 || strcmp(s, "org") == 0)
+		return 0;
+	snprintf(why, whylen, "must be repo or org");
+	return -1;
+}
+
+/* owner/name, as GitHub allows them. */
+static int
+check_repo_name(const char *s, char *why, size_t whylen)
+{
+	const char	*slash = strchr(s, '/');
+	size_t		 owner, name;
+
+	if (slash == NULL)
+		goto bad;
+	owner = (size_t)(slash - s);
+	name = strlen(slash + 1);
+	if (owner == 0 || owner > 39 || strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789-") != owner || *s == '-' ||
+	    name == 0 || name > 100 || strspn(slash + 1,
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+	    "-_.") != name)
+		goto bad;
+	return 0;
+
+bad:
+	snprintf(why, whylen, "not a repository's owner/name");
+	return -1;
+}
+
+static int
 check_hostname(const char *host)
 {
 	size_t	 len = strlen(host);
@@ -1389,6 +1425,47 @@ validate_pool_env(const struct config *cfg, struct pool *pl, char *err,
 	return 0;
 }
 
+/*
+ * Idle runners need a place to register: the pool's scope, or the
+ * organization in organization mode.
+ */
+static int
+validate_pool_scope(const struct config *cfg, const struct pool *pl,
+    char *err, size_t errlen)
+{
+	const char	*scope = pl->pl_scope, *name = pl->pl_scope_name;
+	char		 why[128];
+	int		 rc;
+
+	if (scope == NULL || *scope == '\0') {
+		if (name != NULL && *name != '\0')
+			return validate_error(cfg, pl->pl_line, err, errlen,
+			    "pool '%s': scope_name needs scope (repo or org)",
+			    pl->pl_name);
+		if (pl->pl_min_idle > 0 &&
+		    cfg->c_discovery_mode != DISCOVERY_ORGANIZATION)
+			return validate_error(cfg, pl->pl_line, err, errlen,
+			    "pool '%s': min_idle needs scope and scope_name, "
+			    "or discovery mode organization", pl->pl_name);
+		return 0;
+	}
+	if (check_scope(scope, why, sizeof(why)) == -1)
+		return validate_error(cfg, pl->pl_line, err, errlen,
+		    "pool '%s': scope %s", pl->pl_name, why);
+	if (name == NULL || *name == '\0')
+		return validate_error(cfg, pl->pl_line, err, errlen,
+		    "pool '%s': scope needs scope_name", pl->pl_name);
+	if (strcmp(scope, "org") == 0)
+		rc = check_org(name, why, sizeof(why));
+	else
+		rc = check_repo_name(name, why, sizeof(why));
+	if (rc == -1)
+		return validate_error(cfg, pl->pl_line, err, errlen,
+		    "pool '%s': bad scope_name '%.100s': %s", pl->pl_name,
+		    name, why);
+	return 0;
+}
+
 static int
 validate_pool(const struct config *cfg, struct pool *pl, char *err,
     size_t errlen)
@@ -1419,6 +1496,8 @@ validate_pool(const struct config *cfg, struct pool *pl, char *err,
 		return validate_error(cfg, line, err, errlen, "pool '%s': "
 		    "min_idle %u is more than max_runners %u", name,
 		    pl->pl_min_idle, pl->pl_max_runners);
+	if (validate_pool_scope(cfg, pl, err, errlen) == -1)
+		return -1;
 	if (pl->pl_idle_timeout < 1 || pl->pl_bootstrap_timeout < 1)
 		return validate_error(cfg, line, err, errlen, "pool '%s': "
 		    "idle_timeout and bootstrap_timeout must be at least 1",
@@ -1550,7 +1629,7 @@ validate_lengths(const struct config *cfg, char *err, size_t errlen)
 	size_t			 i, j;
 
 	if (too_long(cfg->c_token) || too_long(cfg->c_webhook_secret) ||
-	    list_too_long(&cfg->c_api_tokens))
+	    too_long(cfg->c_private_key) || list_too_long(&cfg->c_api_tokens))
 		return validate_error(cfg, 0, err, errlen, "a secret is "
 		    "longer than %d bytes, or there are more than %d API "
 		    "tokens", MAX_STRING, MAX_LIST_ITEMS);

@@ -70,6 +70,7 @@ encode_poller(const struct config *cfg, struct buf *b)
 	ipc_put_str(b, cfg->c_webhook_secret);
 	ipc_put_u64(b, cfg->c_app_id);
 	ipc_put_str(b, cfg->c_private_key_file);
+	ipc_put_str(b, cfg->c_private_key);
 	ipc_put_u64(b, cfg->c_installation_id);
 	ipc_put_str(b, cfg->c_ca_file);
 	ipc_put_u8(b, cfg->c_auto_create != 0);
@@ -87,6 +88,8 @@ encode_poller(const struct config *cfg, struct buf *b)
 		ipc_put_u8(b, (uint8_t)pl->pl_registration);
 		ipc_put_u32(b, pl->pl_max_runners);
 		ipc_put_u32(b, pl->pl_min_idle);
+		ipc_put_str(b, pl->pl_scope);
+		ipc_put_str(b, pl->pl_scope_name);
 		ipc_put_u32(b, pl->pl_idle_timeout);
 		ipc_put_u32(b, pl->pl_bootstrap_timeout);
 		ipc_put_str(b, pl->pl_runner_group);
@@ -280,6 +283,8 @@ decode_poller_pool(struct pool *pl, struct ipc_reader *r, const char **why)
 		return -1;
 	pl->pl_max_runners = ipc_get_u32(r);
 	pl->pl_min_idle = ipc_get_u32(r);
+	get_str(r, &pl->pl_scope);
+	get_str(r, &pl->pl_scope_name);
 	pl->pl_idle_timeout = ipc_get_u32(r);
 	pl->pl_bootstrap_timeout = ipc_get_u32(r);
 	get_str(r, &pl->pl_runner_group);
@@ -298,6 +303,7 @@ decode_poller(struct config *cfg, struct ipc_reader *r, const char **why)
 	get_secret(r, &cfg->c_webhook_secret);
 	cfg->c_app_id = ipc_get_u64(r);
 	get_str(r, &cfg->c_private_key_file);
+	get_secret(r, &cfg->c_private_key);
 	cfg->c_installation_id = ipc_get_u64(r);
 	get_str(r, &cfg->c_ca_file);
 	cfg->c_auto_create = ipc_get_bool(r);

@@ -2,11 +2,17 @@
 # The one test command of ephemerd.  Run it as root from a clone, on
 # Debian 12:
 #
-#	tests/run-tests.sh		everything (about 10 minutes on 2 cores)
+#	tests/run-tests.sh		everything (about 15 minutes on 2 cores)
 #	tests/run-tests.sh --quick	no distcheck, no fuzzing
 #	tests/run-tests.sh --fuzz-only	the fuzz harnesses only; for a long
 #					run: FUZZ_SECONDS=600 tests/run-tests.sh --fuzz-only
 #	tests/run-tests.sh -k WORD	only the integration tests named WORD
+#
+# The integration tests include two minutes of churn with chaos
+# (tests/integration/test_churn.py; CHURN_SECONDS=1800 for a longer one,
+# or tests/chaos/churn.py alone).  Memory checks under valgrind are a
+# command of their own: tests/valgrind.sh.  Benchmarks and their report:
+# tests/bench/report.py.
 #
 # It installs what is missing, starts dockerd when none answers (and stops
 # it at the end), builds with the sanitizers in build/, then runs the unit

@@ -6,6 +6,7 @@
 #include <sys/queue.h>
 
 #include <ctype.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 
 #include "counters.h"
 #include "github.h"
+#include "github_app.h"
 #include "json.h"
 #include "log.h"
 #include "poller.h"
@@ -61,6 +63,16 @@ struct github_call {
 	int			 gc_refused;	/* held back by a pause */
 	int64_t			 gc_sent;	/* epoch ms */
 	char			 gc_endpoint[GITHUB_ENDPOINT_MAX];
+
+	/* App mode: a request waits for its installation's token. */
+	int			 gc_waiting;
+	long			 gc_wait_id;	/* what github_request gave */
+	uint64_t		 gc_installation;	/* 0: no token of one */
+	char			*gc_method;
+	char			*gc_url;
+	char			*gc_body;
+	char			*gc_etag;
+	long			 gc_timeout_ms;
 };
 
 /* A walk along the pages of a list. */
@@ -100,6 +112,9 @@ struct github {
 	TAILQ_HEAD(, github_call) gh_calls;
 	TAILQ_HEAD(, github_pages) gh_walks;
 	long			 gh_next_walk;
+
+	struct github_app	*gh_app;
+	long			 gh_next_wait_id;	/* above http ids */
 };
 
 /* The x-ratelimit-* headers of one answer; -1 where absent. */
@@ -670,6 +685,8 @@ github_new(struct http_client *http, const struct config *conf)
 	TAILQ_INIT(&gh->gh_lru);
 	TAILQ_INIT(&gh->gh_calls);
 	TAILQ_INIT(&gh->gh_walks);
+	gh->gh_app = github_app_new(gh, conf);
+	gh->gh_next_wait_id = LONG_MAX / 2;
 	github_current = gh;
 	return gh;
 }
@@ -1071,8 +1088,19 @@ github_get_stats(const struct github *gh, struct github_stats *gs)
 /* ---- requests ---------------------------------------------------------- */
 
 static void
+github_call_forget_request(struct github_call *gc)
+{
+	free(gc->gc_method);
+	free(gc->gc_url);
+	free(gc->gc_body);
+	free(gc->gc_etag);
+	gc->gc_method = gc->gc_url = gc->gc_body = gc->gc_etag = NULL;
+}
+
+static void
 github_call_free(struct github_call *gc)
 {
+	github_call_forget_request(gc);
 	free(gc->gc_cache_url);
 	free(gc);
 }
@@ -1126,6 +1154,8 @@ github_on_done(struct http_response *res, void *arg)
 	TAILQ_REMOVE(&gh->gh_calls, gc, gc_entry);
 	if (!gc->gc_refused)
 		github_account(gh, gc, res);
+	if (gc->gc_installation != 0 && res->hr_status == 401)
+		github_app_forget(gh->gh_app, gc->gc_installation);
 
 	if (gc->gc_cache_url != NULL && res->hr_status == 200)
 		github_cache_store(gh, gc->gc_cache_url, res);
@@ -1171,23 +1201,17 @@ github_exempt(const char *method, const struct github_call *gc)
 	    strcmp(gc->gc_endpoint, "/rate_limit") == 0;
 }
 
+/* A request that is not sent: done hears why on the next turn. */
 static long
-github_refuse(struct github *gh, struct github_call *gc, int64_t now)
+github_refuse(struct github *gh, struct github_call *gc, const char *why)
 {
-	char	 why[256];
 	long	 id;
 
-	snprintf(why, sizeof(why), "GitHub requests paused for %lld s: %s",
-	    github_seconds_left(gh->gh_pause_until, now), gh->gh_pause_why);
 	gc->gc_refused = 1;
 	TAILQ_INSERT_TAIL(&gh->gh_calls, gc, gc_entry);
 	if ((id = http_request_refuse(gh->gh_http, why, github_on_done,
-	    gc)) == -1) {
+	    gc)) == -1)
 		TAILQ_REMOVE(&gh->gh_calls, gc, gc_entry);
-		github_call_free(gc);
-		return -1;
-	}
-	gh->gh_stats.gs_refused++;
 	return id;
 }
 
@@ -1215,35 +1239,23 @@ github_condition(struct github *gh, struct github_call *gc,
 	return h;
 }
 
-long
-github_request(struct github *gh, const char *method, const char *url,
-    const char *body, const char *etag, long timeout_ms, http_done_fn done,
-    void *arg)
+/* Sends a request with the token (or JWT) given; -1 leaves gc alone. */
+static long
+github_send(struct github *gh, struct github_call *gc, const char *method,
+    const char *url, const char *body, const char *etag, long timeout_ms,
+    const char *token)
 {
 	const struct config	*conf = gh->gh_conf;
 	struct http_request	 rq;
-	struct github_call	*gc;
 	char			*h[7];
 	long			 id;
-	int64_t			 now = github_now(gh);
 	int			 i, n = 0;
-
-	gc = xcalloc(1, sizeof(*gc));
-	gc->gc_gh = gh;
-	gc->gc_sent = now;
-	gc->gc_done = done;
-	gc->gc_arg = arg;
-	github_endpoint_template(conf->c_api_url, url, gc->gc_endpoint,
-	    sizeof(gc->gc_endpoint));
-	github_pause_expire(gh, now);
-	if (gh->gh_pause != PAUSE_NONE && !github_exempt(method, gc))
-		return github_refuse(gh, gc, now);
 
 	h[n++] = xstrdup("Accept: application/vnd.github+json");
 	h[n++] = xstrdup("User-Agent: " POLLER_USER_AGENT);
 	h[n++] = xstrdup("X-GitHub-Api-Version: " GITHUB_API_VERSION);
-	if (conf->c_token != NULL && conf->c_token[0] != '\0')
-		xasprintf(&h[n++], "Authorization: Bearer %s", conf->c_token);
+	if (token != NULL && token[0] != '\0')
+		xasprintf(&h[n++], "Authorization: Bearer %s", token);
 	if (body != NULL)
 		h[n++] = xstrdup("Content-Type: application/json");
 	if ((h[n] = github_condition(gh, gc, method, url, etag)) != NULL)
@@ -1261,14 +1273,163 @@ github_request(struct github *gh, const char *method, const char *url,
 	    conf->c_ca_file : NULL;
 	TAILQ_INSERT_TAIL(&gh->gh_calls, gc, gc_entry);
 	if ((id = http_request_start(gh->gh_http, &rq, github_on_done,
-	    gc)) == -1) {
+	    gc)) == -1)
 		TAILQ_REMOVE(&gh->gh_calls, gc, gc_entry);
-		github_call_free(gc);
-	}
 
 	for (i = 0; i < n; i++)
 		freezero_str(h[i]);
 	return id;
+}
+
+/* A waiting request that cannot be sent ends here, answered at once. */
+static void
+github_call_fail(struct github_call *gc, const char *why)
+{
+	struct http_response	 res;
+
+	memset(&res, 0, sizeof(res));
+	res.hr_error = why;
+	buf_init(&res.hr_body);
+	buf_init(&res.hr_headers);
+	gc->gc_done(&res, gc->gc_arg);
+	github_call_free(gc);
+}
+
+/* The token a request waited for came, or will not. */
+static void
+github_on_token(const char *token, uint64_t installation, const char *err,
+    void *arg)
+{
+	struct github_call	*gc = arg;
+	struct github		*gh = gc->gc_gh;
+
+	TAILQ_REMOVE(&gh->gh_calls, gc, gc_entry);
+	gc->gc_waiting = 0;
+	if (token == NULL) {
+		github_call_fail(gc, err);
+		return;
+	}
+	gc->gc_installation = installation;
+	gc->gc_sent = github_now(gh);
+	if (github_send(gh, gc, gc->gc_method, gc->gc_url, gc->gc_body,
+	    gc->gc_etag, gc->gc_timeout_ms, token) == -1) {
+		github_call_fail(gc, "cannot start the request");
+		return;
+	}
+	github_call_forget_request(gc);
+}
+
+/* Keeps what a request needs until its installation's token comes. */
+static long
+github_wait(struct github *gh, struct github_call *gc, const char *method,
+    const char *url, const char *body, const char *etag, long timeout_ms)
+{
+	gc->gc_waiting = 1;
+	gc->gc_wait_id = ++gh->gh_next_wait_id;
+	gc->gc_method = xstrdup(method);
+	gc->gc_url = xstrdup(url);
+	gc->gc_body = body != NULL ? xstrdup(body) : NULL;
+	gc->gc_etag = etag != NULL ? xstrdup(etag) : NULL;
+	gc->gc_timeout_ms = timeout_ms;
+	TAILQ_INSERT_TAIL(&gh->gh_calls, gc, gc_entry);
+	return gc->gc_wait_id;
+}
+
+/*
+ * App mode: /app/... takes a JWT made for this one request, anything
+ * else its installation's token, which may first have to be asked for.
+ */
+static long
+github_request_app(struct github *gh, struct github_call *gc,
+    const char *method, const char *url, const char *body, const char *etag,
+    long timeout_ms)
+{
+	const struct config	*conf = gh->gh_conf;
+	const char		*token;
+	char			*jwt, err[256];
+	uint64_t		 installation;
+	long			 id;
+
+	if (github_app_url_is_app(conf->c_api_url, url)) {
+		if (github_app_jwt(conf->c_private_key, conf->c_app_id,
+		    time(NULL), &jwt, err, sizeof(err)) == -1)
+			return github_refuse(gh, gc, err);
+		id = github_send(gh, gc, method, url, body, etag, timeout_ms,
+		    jwt);
+		freezero_str(jwt);
+		return id;
+	}
+
+	switch (github_app_token(gh->gh_app, url, &token, &installation, err,
+	    sizeof(err), github_on_token, gc)) {
+	case 1:
+		gc->gc_installation = installation;
+		return github_send(gh, gc, method, url, body, etag, timeout_ms,
+		    token);
+	case -1:
+		return github_refuse(gh, gc, err);
+	default:
+		return github_wait(gh, gc, method, url, body, etag, timeout_ms);
+	}
+}
+
+long
+github_request(struct github *gh, const char *method, const char *url,
+    const char *body, const char *etag, long timeout_ms, http_done_fn done,
+    void *arg)
+{
+	const struct config	*conf = gh->gh_conf;
+	struct github_call	*gc;
+	char			 why[256];
+	long			 id;
+	int64_t			 now = github_now(gh);
+
+	gc = xcalloc(1, sizeof(*gc));
+	gc->gc_gh = gh;
+	gc->gc_sent = now;
+	gc->gc_done = done;
+	gc->gc_arg = arg;
+	github_endpoint_template(conf->c_api_url, url, gc->gc_endpoint,
+	    sizeof(gc->gc_endpoint));
+	github_pause_expire(gh, now);
+	if (gh->gh_pause != PAUSE_NONE && !github_exempt(method, gc)) {
+		snprintf(why, sizeof(why), "GitHub requests paused for %lld "
+		    "s: %s", github_seconds_left(gh->gh_pause_until, now),
+		    gh->gh_pause_why);
+		if ((id = github_refuse(gh, gc, why)) == -1)
+			github_call_free(gc);
+		else
+			gh->gh_stats.gs_refused++;
+		return id;
+	}
+
+	if (github_app_configured(conf))
+		id = github_request_app(gh, gc, method, url, body, etag,
+		    timeout_ms);
+	else
+		id = github_send(gh, gc, method, url, body, etag, timeout_ms,
+		    conf->c_token);
+	if (id == -1)
+		github_call_free(gc);
+	return id;
+}
+
+/* Cancels a request github_request() started, sent or still waiting. */
+static void
+github_cancel(struct github *gh, long id)
+{
+	struct github_call	*gc;
+
+	TAILQ_FOREACH(gc, &gh->gh_calls, gc_entry)
+		if (gc->gc_waiting && gc->gc_wait_id == id)
+			break;
+	if (gc == NULL) {
+		http_cancel(gh->gh_http, id);
+		return;
+	}
+	TAILQ_REMOVE(&gh->gh_calls, gc, gc_entry);
+	github_app_cancel(gh->gh_app, gc);
+	github_call_fail(gc, "cancelled");
 }
 
 /* ---- pagination -------------------------------------------------------- */
@@ -1388,7 +1549,7 @@ github_cancel_pages(struct github *gh, long id)
 		return;
 	gp->gp_cancelled = 1;
 	if (gp->gp_http_id != -1)
-		http_cancel(gh->gh_http, gp->gp_http_id);
+		github_cancel(gh, gp->gp_http_id);
 }
 
 int
@@ -1415,10 +1576,17 @@ github_free(struct github *gh)
 
 	if (gh == NULL)
 		return;
-	/* Answers still to come find no client and reach nobody. */
+	/*
+	 * Answers still to come find no client and reach nobody; requests
+	 * that waited for a token never had one.
+	 */
+	github_app_free(gh->gh_app);
 	while ((gc = TAILQ_FIRST(&gh->gh_calls)) != NULL) {
 		TAILQ_REMOVE(&gh->gh_calls, gc, gc_entry);
-		gc->gc_gh = NULL;
+		if (gc->gc_waiting)
+			github_call_free(gc);
+		else
+			gc->gc_gh = NULL;
 	}
 	while ((gp = TAILQ_FIRST(&gh->gh_walks)) != NULL) {
 		TAILQ_REMOVE(&gh->gh_walks, gp, gp_entry);

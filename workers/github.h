@@ -97,6 +97,12 @@ char	*github_error_text(const struct http_response *);
  * User-Agent, API version, the token), the configured CA file and a
  * 10 s timeout.  The configuration is read at each call, so a reload
  * takes effect at once.
+ *
+ * As a GitHub App (github.app_id, see github_app.h) the token is the
+ * installation token of the account in the URL: a request waits, out of
+ * sight of its caller, until that token is there, or fails with
+ * hr_status 0 and the reason in hr_error.  Requests to /app/... carry a
+ * JWT instead, and no other request ever does.
  */
 struct github;
 

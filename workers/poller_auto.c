@@ -17,6 +17,17 @@
  * runners that exist and starts the ones missing.  A webhook only adds a
  * job or takes it out; polling is the safety net that also forgets jobs
  * whose leaving was never delivered.
+ *
+ * Warm pools: a pool's min_idle runners are kept registered and idle in
+ * its scope (or the organization); the scheduler also runs when the
+ * runner table changes, so an idle runner that took a job is replaced at
+ * once.  With auto_create off, nothing is polled but the warm runners
+ * are still kept.
+ *
+ * A job that leaves the queue for one of our runners is timed once: from
+ * being queued (its webhook, or first sight by polling) to its runner's
+ * container running, and from the later of the two to the runner
+ * picking it (the job going in_progress).
  */
 #include <sys/queue.h>
 #include <sys/types.h>
@@ -51,6 +62,9 @@
 /* Completed jobs are remembered this long, so late news cannot revive. */
 #define AUTO_DONE_TTL_MS	(30 * 60 * 1000)
 #define AUTO_DONE_MAX		4096
+/* The runner table changes often: the scheduler looks at most this often. */
+#define AUTO_RUNNERS_DELAY_MS	1000
+#define AUTO_POOLS_TIMED	64	/* pools with start histograms */
 
 /* One file of .github/workflows, as last read. */
 struct auto_file {
@@ -86,8 +100,27 @@ struct auto_job {
 	char		*aj_repo;
 	struct strlist	 aj_labels;
 	int64_t		 aj_first_seen;	/* Unix time */
+	int64_t		 aj_queued_ms;	/* Unix ms: webhook or first sight */
 	uint64_t	 aj_poll_gen;	/* poll round that saw it queued */
 	uint64_t	 aj_hook_ms;	/* when a webhook said queued */
+};
+
+/* Seconds a job waited, by pool: Prometheus histograms. */
+enum start_phase {
+	START_QUEUED_TO_RUNNING = 0,
+	START_RUNNING_TO_PICKED,
+	START_PHASES
+};
+
+static const double start_bounds[] = { 0.5, 1, 2, 5, 10, 20, 30, 60, 120,
+    300, 600 };
+#define START_BUCKETS	(sizeof(start_bounds) / sizeof(start_bounds[0]))
+
+struct start_hist {
+	char		*sh_pool;
+	uint64_t	 sh_bucket[START_PHASES][START_BUCKETS];
+	uint64_t	 sh_count[START_PHASES];
+	double		 sh_sum[START_PHASES];
 };
 
 struct auto_done {
@@ -127,6 +160,8 @@ TAILQ_HEAD(fetches, fetch);
 static struct github		*pa_github;
 static struct event		*pa_timer;
 static int			 pa_enabled;
+static int			 pa_warm;	/* a pool keeps idle runners */
+static int			 pa_runners_waiting;	/* a look is due */
 static int			 pa_stopping;
 static enum auto_phase		 pa_phase;
 static struct fetches		 pa_pending =
@@ -160,6 +195,9 @@ static uint64_t			 pa_fetch_errors;
 static uint64_t			 pa_started;
 static time_t			 pa_last_poll;
 static time_t			 pa_last_discovery;
+static struct start_hist	 pa_hists[AUTO_POOLS_TIMED];
+static size_t			 pa_nhists;
+static uint64_t			 pa_jobs_timed;
 
 static void	 auto_fetch_pump(void);
 static void	 auto_round_done(void);
@@ -266,6 +304,84 @@ repo_candidates(void)
 
 /* ---- the job table ------------------------------------------------- */
 
+static int64_t
+unix_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct start_hist *
+hist_for(const char *pool)
+{
+	size_t	 i;
+
+	for (i = 0; i < pa_nhists; i++)
+		if (strcmp(pa_hists[i].sh_pool, pool) == 0)
+			return &pa_hists[i];
+	if (pa_nhists == AUTO_POOLS_TIMED)
+		return NULL;
+	pa_hists[pa_nhists].sh_pool = xstrdup(pool);
+	return &pa_hists[pa_nhists++];
+}
+
+static void
+hist_observe(struct start_hist *sh, enum start_phase ph, int64_t ms)
+{
+	double	 sec = ms > 0 ? (double)ms / 1000.0 : 0.0;
+	size_t	 i;
+
+	for (i = 0; i < START_BUCKETS; i++)
+		if (sec <= start_bounds[i])
+			sh->sh_bucket[ph][i]++;
+	sh->sh_count[ph]++;
+	sh->sh_sum[ph] += sec;
+}
+
+static void
+hists_clear(void)
+{
+	size_t	 i;
+
+	for (i = 0; i < pa_nhists; i++)
+		free(pa_hists[i].sh_pool);
+	memset(pa_hists, 0, sizeof(pa_hists));
+	pa_nhists = 0;
+}
+
+/*
+ * The job went in_progress on a runner at picked_ms: times it, if the
+ * runner is one of ours.  Called only as the job leaves the table, so
+ * each job is timed once.  A warm runner was running before the job was
+ * queued: it waited 0 s for it.
+ */
+static void
+job_timed(const struct auto_job *aj, const char *runner, int64_t picked_ms)
+{
+	struct start_hist	*sh;
+	const char		*pool;
+	int64_t			 created, running_ms, from_ms;
+
+	if (runner == NULL || *runner == '\0' ||
+	    poller_runners_started(runner, &pool, &created) == -1 ||
+	    created <= 0 || (sh = hist_for(pool)) == NULL)
+		return;
+	running_ms = created * 1000;
+	from_ms = running_ms > aj->aj_queued_ms ? running_ms :
+	    aj->aj_queued_ms;
+	hist_observe(sh, START_QUEUED_TO_RUNNING, running_ms -
+	    aj->aj_queued_ms);
+	hist_observe(sh, START_RUNNING_TO_PICKED, picked_ms - from_ms);
+	pa_jobs_timed++;
+	log_debug(LC_MONITOR, "job %" PRIu64 " of %s: runner %s of pool %s "
+	    "running after %.1f s, picked %.1f s later", aj->aj_id,
+	    aj->aj_repo, runner, pool, (double)(running_ms -
+	    aj->aj_queued_ms) / 1000.0, (double)(picked_ms - from_ms) /
+	    1000.0);
+}
+
 static struct auto_job *
 job_find(uint64_t id)
 {
@@ -367,6 +483,7 @@ job_queued(uint64_t id, const char *repo, const struct strlist *labels,
 	aj->aj_repo = xstrdup(repo);
 	strlist_copy(&aj->aj_labels, labels);
 	aj->aj_first_seen = created > 0 ? created : (int64_t)time(NULL);
+	aj->aj_queued_ms = unix_ms();
 	log_debug(LC_INFO, "job %" PRIu64 " of %s is queued for [%s]", id,
 	    repo, labels_text(labels, text, sizeof(text)));
 	return aj;
@@ -440,19 +557,25 @@ json_u64_member(const struct json_doc *doc, int obj, const char *key,
 	return 0;
 }
 
-/* One page of /user/repos or /orgs/{org}/repos: an array of repos. */
+/*
+ * One page of /user/repos or /orgs/{org}/repos, an array of repos, or of
+ * /installation/repositories, an object with them in "repositories".
+ */
 static int
 on_repos_page(const struct json_doc *doc)
 {
 	struct auto_repo	*ar;
 	char			*name;
-	int			 i, n, obj;
+	int			 i, n, obj, arr = 0;
 
-	if (json_type(doc, 0) != JSON_ARRAY)
+	if (json_type(doc, 0) == JSON_OBJECT &&
+	    (arr = json_object_get(doc, 0, "repositories")) == -1)
 		return -1;
-	n = json_size(doc, 0);
+	if (json_type(doc, arr) != JSON_ARRAY)
+		return -1;
+	n = json_size(doc, arr);
 	for (i = 0; i < n; i++) {
-		obj = json_array_get(doc, 0, i);
+		obj = json_array_get(doc, arr, i);
 		if (json_type(doc, obj) != JSON_OBJECT ||
 		    (name = json_member_str(doc, obj, "full_name")) == NULL)
 			return -1;
@@ -686,6 +809,29 @@ job_labels(const struct json_doc *doc, int obj, struct strlist *labels)
 	return 0;
 }
 
+/* Polling saw a job of the table in progress: it leaves, timed. */
+static void
+job_went_in_progress(const struct json_doc *doc, int obj, uint64_t id)
+{
+	struct auto_job	*aj;
+	char		*runner, *started;
+	time_t		 t;
+	int64_t		 picked_ms = unix_ms();
+
+	if ((aj = job_find(id)) == NULL)
+		return;
+	if ((started = json_member_str(doc, obj, "started_at")) != NULL &&
+	    github_parse_time(started, &t) == 0 && t > 0)
+		picked_ms = (int64_t)t * 1000;
+	free(started);
+	runner = json_member_str(doc, obj, "runner_name");
+	job_timed(aj, runner, picked_ms);
+	free(runner);
+	log_debug(LC_INFO, "job %" PRIu64 " of %s is in progress", aj->aj_id,
+	    aj->aj_repo);
+	job_remove(aj);
+}
+
 /* A page of a run's jobs: the queued ones go into the table. */
 static int
 on_jobs_page(const struct json_doc *doc, const char *repo)
@@ -707,6 +853,8 @@ on_jobs_page(const struct json_doc *doc, const char *repo)
 		if (json_u64_member(doc, obj, "id", &id) == -1)
 			return -1;
 		tok = json_object_get(doc, obj, "status");
+		if (tok != -1 && json_streq(doc, tok, "in_progress"))
+			job_went_in_progress(doc, obj, id);
 		if (tok == -1 || !json_streq(doc, tok, "queued"))
 			continue;
 		memset(&labels, 0, sizeof(labels));
@@ -954,6 +1102,10 @@ auto_discover_start(void)
 	if (child.cs_config.c_discovery_mode == DISCOVERY_ORGANIZATION)
 		xasprintf(&url, "%s/orgs/%s/repos?type=all&per_page=100",
 		    child.cs_config.c_api_url, child.cs_config.c_organization);
+	else if (child.cs_config.c_app_id != 0)
+		/* An App's token gets 403 from /user/repos. */
+		xasprintf(&url, "%s/installation/repositories?per_page=100",
+		    child.cs_config.c_api_url);
 	else
 		xasprintf(&url, "%s/user/repos?affiliation=owner,"
 		    "collaborator,organization_member&per_page=100",
@@ -1129,20 +1281,57 @@ job_scope(const char *repo, const char **scope, char *name, size_t namelen)
 	return 0;
 }
 
+/* Where a pool's idle runners register; a NULL name keeps none. */
+static void
+pool_idle_scope(const struct pool *pl, const char **scope,
+    const char **name)
+{
+	const struct config	*conf = &child.cs_config;
+
+	*scope = NULL;
+	*name = NULL;
+	if (pl->pl_scope != NULL && pl->pl_scope[0] != '\0' &&
+	    pl->pl_scope_name != NULL && pl->pl_scope_name[0] != '\0') {
+		*scope = pl->pl_scope;
+		*name = pl->pl_scope_name;
+	} else if (conf->c_discovery_mode == DISCOVERY_ORGANIZATION &&
+	    conf->c_organization != NULL && conf->c_organization[0] != '\0') {
+		*scope = "org";
+		*name = conf->c_organization;
+	}
+}
+
+static int
+pools_keep_idle(const struct config *conf)
+{
+	const char	*scope, *name;
+	size_t		 i;
+
+	for (i = 0; i < conf->c_npools; i++) {
+		pool_idle_scope(&conf->c_pools[i], &scope, &name);
+		if (conf->c_pools[i].pl_min_idle > 0 && name != NULL)
+			return 1;
+	}
+	return 0;
+}
+
 static struct demand_pool *
 auto_pools(size_t *n)
 {
 	const struct config	*conf = &child.cs_config;
+	const struct pool	*pl;
 	struct demand_pool	*dp;
 	size_t			 i;
 
 	dp = xcalloc(conf->c_npools + 1, sizeof(*dp));
 	for (i = 0; i < conf->c_npools; i++) {
-		dp[i].dp_name = conf->c_pools[i].pl_name;
-		strlist_copy(&dp[i].dp_labels, &conf->c_pools[i].pl_labels);
-		if (dp[i].dp_labels.sl_count == 0)
-			strlist_add(&dp[i].dp_labels, "self-hosted");
-		dp[i].dp_max_runners = conf->c_pools[i].pl_max_runners;
+		pl = &conf->c_pools[i];
+		dp[i].dp_name = pl->pl_name;
+		poller_runners_pool_labels(pl, &dp[i].dp_labels);
+		dp[i].dp_max_runners = pl->pl_max_runners;
+		dp[i].dp_min_idle = pl->pl_min_idle;
+		pool_idle_scope(pl, &dp[i].dp_idle_scope,
+		    &dp[i].dp_idle_scope_name);
 	}
 	*n = conf->c_npools;
 	return dp;
@@ -1215,7 +1404,8 @@ auto_schedule(const char *why)
 	time_t			 until;
 	const char		*reason;
 
-	if (!pa_enabled || pa_stopping || !poller_runners_ready())
+	if ((!pa_enabled && !pa_warm) || pa_stopping ||
+	    !poller_runners_ready())
 		return;
 	if (github_paused(pa_github, &until, &reason))
 		return;
@@ -1236,9 +1426,9 @@ auto_schedule(const char *why)
 		auto_start(pools, &res.dm_starts[i]);
 	if (res.dm_nstarts > 0 || res.dm_capped > 0)
 		log_debug(LC_MONITOR, "demand after %s: %zu queued, %zu "
-		    "covered, %zu started, %zu waiting for max_runners", why,
-		    res.dm_queued, res.dm_covered, res.dm_started,
-		    res.dm_capped);
+		    "covered, %zu started, %zu kept idle, %zu waiting for "
+		    "max_runners", why, res.dm_queued, res.dm_covered,
+		    res.dm_started, res.dm_idle_started, res.dm_capped);
 
 	demand_result_free(&res);
 	free(runners);
@@ -1271,7 +1461,11 @@ auto_tick(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	(void)arg;
-	if (!pa_enabled || pa_stopping || pa_phase != PHASE_IDLE)
+	if (!pa_enabled) {
+		auto_schedule("min_idle");
+		return;
+	}
+	if (pa_stopping || pa_phase != PHASE_IDLE)
 		return;
 	if (github_paused(pa_github, &until, &why)) {
 		log_debug(LC_MONITOR, "GitHub requests are paused: %s", why);
@@ -1329,14 +1523,23 @@ poller_auto_configure(const struct config *conf)
 	free(pa_mode_key);
 	pa_mode_key = key;
 
+	pa_warm = pools_keep_idle(conf);
 	if (!conf->c_auto_create) {
 		if (pa_enabled)
 			log_info(LC_CONFIG, "automatic mode is off");
 		pa_enabled = 0;
-		if (pa_timer != NULL)
-			evtimer_del(pa_timer);
 		jobs_clear();
 		pa_njobs = 0;
+		if (!pa_warm) {
+			if (pa_timer != NULL)
+				evtimer_del(pa_timer);
+			return;
+		}
+		log_info(LC_START, "keeping the idle runners of min_idle, "
+		    "checked every %u s; GitHub is not polled for jobs",
+		    conf->c_interval);
+		auto_arm(conf->c_interval);
+		event_active(pa_timer, EV_TIMEOUT, 0);
 		return;
 	}
 	if (!pa_enabled)
@@ -1378,6 +1581,7 @@ poller_auto_free(void)
 	jobs_clear();
 	targets_clear();
 	demand_state_free(&pa_demand);
+	hists_clear();
 	free(pa_mode_key);
 	pa_mode_key = NULL;
 	pa_github = NULL;
@@ -1410,10 +1614,13 @@ poller_auto_on_job(const struct webhook_delivery *wd)
 		aj->aj_hook_ms = monotonic_ms();
 		auto_schedule("webhook");
 		break;
-	case WEBHOOK_COMPLETED:
-		done_add(wd->wd_job_id);
-		/* FALLTHROUGH */
 	case WEBHOOK_IN_PROGRESS:
+		if ((aj = job_find(wd->wd_job_id)) != NULL)
+			job_timed(aj, wd->wd_runner_name, unix_ms());
+		/* FALLTHROUGH */
+	case WEBHOOK_COMPLETED:
+		if (wd->wd_action == WEBHOOK_COMPLETED)
+			done_add(wd->wd_job_id);
 		if ((aj = job_find(wd->wd_job_id)) != NULL) {
 			log_debug(LC_INFO, "job %" PRIu64 " of %s is %s",
 			    aj->aj_id, aj->aj_repo,
@@ -1424,6 +1631,36 @@ poller_auto_on_job(const struct webhook_delivery *wd)
 	default:
 		break;
 	}
+}
+
+/* ---- the runner table changed ---------------------------------------- */
+
+static void
+auto_runners_look(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	pa_runners_waiting = 0;
+	auto_schedule("runners changed");
+}
+
+/*
+ * A runner went busy or away: replace the idle runners that min_idle
+ * keeps, a moment later so that a burst of changes is looked at once.
+ */
+void
+poller_auto_runners_changed(void)
+{
+	struct timeval	 tv = { 0, AUTO_RUNNERS_DELAY_MS * 1000 };
+
+	if (!pa_warm || pa_stopping || pa_runners_waiting || child.cs_base ==
+	    NULL)
+		return;
+	if (event_base_once(child.cs_base, -1, EV_TIMEOUT, auto_runners_look,
+	    NULL, &tv) == -1)
+		fatalx("cannot schedule an event");
+	pa_runners_waiting = 1;
 }
 
 /* ---- what others read ------------------------------------------------ */
@@ -1471,6 +1708,8 @@ poller_auto_status(struct json_writer *jw)
 	jw_kv_int(jw, "queued_jobs", (int64_t)pa_njobs);
 	jw_kv_int(jw, "cycles", (int64_t)pa_cycles);
 	jw_kv_int(jw, "runners_started", (int64_t)pa_started);
+	jw_kv_bool(jw, "keeps_idle_runners", pa_warm);
+	jw_kv_int(jw, "jobs_timed", (int64_t)pa_jobs_timed);
 	if (pa_last_discovery != 0) {
 		iso8601_utc(pa_last_discovery, when, sizeof(when));
 		jw_kv_str(jw, "last_discovery", when);
@@ -1480,6 +1719,27 @@ poller_auto_status(struct json_writer *jw)
 		jw_kv_str(jw, "last_poll", when);
 	}
 	jw_object_end(jw);
+}
+
+static void
+auto_hist_metrics(struct buf *b, enum start_phase ph, const char *family)
+{
+	const struct start_hist	*sh;
+	size_t			 i, k;
+
+	for (i = 0; i < pa_nhists; i++) {
+		sh = &pa_hists[i];
+		for (k = 0; k < START_BUCKETS; k++)
+			buf_printf(b, "%s_bucket{pool=\"%s\",le=\"%g\"} %"
+			    PRIu64 "\n", family, sh->sh_pool, start_bounds[k],
+			    sh->sh_bucket[ph][k]);
+		buf_printf(b, "%s_bucket{pool=\"%s\",le=\"+Inf\"} %" PRIu64
+		    "\n", family, sh->sh_pool, sh->sh_count[ph]);
+		buf_printf(b, "%s_sum{pool=\"%s\"} %.3f\n", family,
+		    sh->sh_pool, sh->sh_sum[ph]);
+		buf_printf(b, "%s_count{pool=\"%s\"} %" PRIu64 "\n", family,
+		    sh->sh_pool, sh->sh_count[ph]);
+	}
 }
 
 void
@@ -1496,4 +1756,8 @@ poller_auto_metrics(struct buf *b)
 	    pa_fetch_errors);
 	buf_printf(b, "ephemerd_auto_runners_started_total %" PRIu64 "\n",
 	    pa_started);
+	auto_hist_metrics(b, START_QUEUED_TO_RUNNING,
+	    "ephemerd_job_queued_to_running_seconds");
+	auto_hist_metrics(b, START_RUNNING_TO_PICKED,
+	    "ephemerd_job_running_to_picked_seconds");
 }

@@ -25,6 +25,8 @@ void	 poller_auto_free(void);
  * scheduled at once; in_progress and completed ones leave the queue.
  */
 void	 poller_auto_on_job(const struct webhook_delivery *);
+/* The docker worker's runner table changed: keep min_idle. */
+void	 poller_auto_runners_changed(void);
 
 /*
  * The scopes where ephemerd's runners may be registered: every

@@ -21,6 +21,7 @@
 #include "json_write.h"
 #include "log.h"
 #include "demand.h"
+#include "poller_auto.h"
 #include "poller_runners.h"
 #include "runner.h"
 #include "supervisor.h"
@@ -39,6 +40,18 @@
 #define GROUP_TTL_MS		(10 * 60 * 1000)
 #define ETAG_TTL_MS		(10 * 60 * 1000)
 #define LIST_PAGES_MAX		50
+#define GONE_MAX		256	/* runners remembered once gone */
+
+/* The architecture label GitHub's runner gives itself on this machine. */
+#if defined(__aarch64__)
+#define RUNNER_ARCH_LABEL	"ARM64"
+#elif defined(__arm__)
+#define RUNNER_ARCH_LABEL	"ARM"
+#elif defined(__i386__)
+#define RUNNER_ARCH_LABEL	"X86"
+#else
+#define RUNNER_ARCH_LABEL	"X64"
+#endif
 
 enum item_state {
 	ITEM_GITHUB = 0,	/* waiting for GitHub */
@@ -127,6 +140,16 @@ struct list_fetch {
 	void			*lf_arg;
 };
 
+/*
+ * A runner whose container is gone: a job it took may be reported
+ * after that, and its start is still wanted for the metrics.
+ */
+struct gone_runner {
+	char			*gr_name;
+	char			*gr_pool;
+	int64_t			 gr_created;
+};
+
 TAILQ_HEAD(create_jobs, create_job);
 TAILQ_HEAD(recent_runners, recent_runner);
 TAILQ_HEAD(cached_tokens, cached_token);
@@ -146,6 +169,8 @@ static int			 pr_have_table;
 static struct event		*pr_status_ev;
 static int			 pr_status_busy;
 static uint64_t			 pr_deregistered;
+static struct gone_runner	 pr_gone[GONE_MAX];
+static size_t			 pr_gone_next;
 
 static void	 job_start_runners(struct create_job *);
 static void	 job_item_done(struct create_item *, int, int, const char *);
@@ -1223,10 +1248,7 @@ job_new(const struct create_req *cr, const struct pool *pl)
 	cj->cj_token_mode = pl->pl_registration == REG_TOKEN;
 	cj->cj_group = xstrdup(cr->cr_group[0] != '\0' ? cr->cr_group :
 	    pl->pl_runner_group != NULL ? pl->pl_runner_group : "");
-	for (i = 0; i < pl->pl_labels.sl_count; i++)
-		strlist_add(&cj->cj_labels, pl->pl_labels.sl_items[i]);
-	if (cj->cj_labels.sl_count == 0)
-		strlist_add(&cj->cj_labels, "self-hosted");
+	poller_runners_pool_labels(pl, &cj->cj_labels);
 	cj->cj_n = cr->cr_count;
 	cj->cj_pending = cj->cj_n;
 	cj->cj_items = xcalloc(cj->cj_n, sizeof(*cj->cj_items));
@@ -1308,6 +1330,32 @@ poller_on_runner_create(struct ipc_channel *ch, struct ipc_msg *msg,
 
 /* ---- events from the docker worker ------------------------------------ */
 
+static void
+gone_remember(const struct runner *rn)
+{
+	struct gone_runner	*gr = &pr_gone[pr_gone_next];
+
+	free(gr->gr_name);
+	free(gr->gr_pool);
+	gr->gr_name = xstrdup(rn->rn_name);
+	gr->gr_pool = xstrdup(rn->rn_pool);
+	gr->gr_created = rn->rn_created;
+	pr_gone_next = (pr_gone_next + 1) % GONE_MAX;
+}
+
+static void
+gone_clear(void)
+{
+	size_t	 i;
+
+	for (i = 0; i < GONE_MAX; i++) {
+		free(pr_gone[i].gr_name);
+		free(pr_gone[i].gr_pool);
+	}
+	memset(pr_gone, 0, sizeof(pr_gone));
+	pr_gone_next = 0;
+}
+
 int
 poller_on_runner_table(struct ipc_channel *ch, struct ipc_msg *msg,
     void *arg)
@@ -1331,6 +1379,7 @@ poller_on_runner_table(struct ipc_channel *ch, struct ipc_msg *msg,
 		log_debug(LC_MONITOR, "first runner table: %zu runners", n);
 	pr_have_table = 1;
 	recent_prune();
+	poller_auto_runners_changed();
 	return 0;
 }
 
@@ -1352,6 +1401,7 @@ poller_on_runner_gone(struct ipc_channel *ch, struct ipc_msg *msg,
 		    "worker: %s", ipc_reader_error(&r));
 		return -1;
 	}
+	gone_remember(&rn);
 	snprintf(why, sizeof(why), "its container is gone, exit code %d",
 	    (int)rn.rn_exit_code);
 	dereg_start(rn.rn_name, rn.rn_scope, rn.rn_scope_name,
@@ -1537,6 +1587,7 @@ poller_runners_free(void)
 	pr_table = NULL;
 	pr_ntable = 0;
 	pr_have_table = 0;
+	gone_clear();
 	pr_github = NULL;
 }
 
@@ -1714,4 +1765,60 @@ poller_runners_ready(void)
 {
 	return !pr_stopping && pr_have_table &&
 	    child.cs_peers[ROLE_DOCKER] != NULL;
+}
+
+static int
+label_has(const struct strlist *sl, const char *label)
+{
+	size_t	 i;
+
+	for (i = 0; i < sl->sl_count; i++)
+		if (strcasecmp(sl->sl_items[i], label) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * A just-in-time runner registers with exactly the labels it is given;
+ * GitHub's runner adds its defaults to a token registration unless it is
+ * told --no-default-labels.
+ */
+void
+poller_runners_pool_labels(const struct pool *pl, struct strlist *out)
+{
+	static const char *const defaults[] = { "self-hosted", "Linux",
+	    RUNNER_ARCH_LABEL };
+	size_t			 i;
+
+	for (i = 0; i < pl->pl_labels.sl_count; i++)
+		strlist_add(out, pl->pl_labels.sl_items[i]);
+	if (out->sl_count == 0)
+		strlist_add(out, "self-hosted");
+	if (pl->pl_registration != REG_TOKEN || pl->pl_no_default_labels)
+		return;
+	for (i = 0; i < nitems(defaults); i++)
+		if (!label_has(out, defaults[i]))
+			strlist_add(out, defaults[i]);
+}
+
+int
+poller_runners_started(const char *name, const char **pool,
+    int64_t *created)
+{
+	const struct runner	*rn;
+	size_t			 i;
+
+	if ((rn = table_find(name)) != NULL) {
+		*pool = rn->rn_pool;
+		*created = rn->rn_created;
+		return 0;
+	}
+	for (i = 0; i < GONE_MAX; i++)
+		if (pr_gone[i].gr_name != NULL &&
+		    strcmp(pr_gone[i].gr_name, name) == 0) {
+			*pool = pr_gone[i].gr_pool;
+			*created = pr_gone[i].gr_created;
+			return 0;
+		}
+	return -1;
 }

@@ -18,6 +18,7 @@
 
 struct demand_runner;
 struct json_writer;
+struct pool;
 
 void	 poller_runners_init(struct github *);
 /* Stops new work; outstanding requests then fail without side effects. */
@@ -51,6 +52,18 @@ int	 poller_runners_start(const char *, const char *, const char *,
 size_t	 poller_runners_demand(struct demand_runner **);
 /* True once the docker worker's table has arrived. */
 int	 poller_runners_ready(void);
+/*
+ * The labels a runner of the pool really registers with, appended to the
+ * list: the pool's, and for token registration the runner's defaults
+ * unless no_default_labels.
+ */
+void	 poller_runners_pool_labels(const struct pool *, struct strlist *);
+/*
+ * The pool and container creation time (Unix time) of one of our
+ * runners, in the table or gone recently; -1 if unknown.  The pool
+ * points into the poller's tables.
+ */
+int	 poller_runners_started(const char *, const char **, int64_t *);
 
 int	 poller_on_runner_create(struct ipc_channel *, struct ipc_msg *,
 	    void *);

@@ -8,6 +8,7 @@ which need no credentials.
 
     python3 ghdouble.py --listen 127.0.0.1:0 --token T [--token U]
         [--login octocat] [--rate-limit 5000] [--log FILE]
+        [--app-id N --app-key-file PUBLIC_PEM]
         [--demo [--webhook-url URL --webhook-secret S]]
 
 With port 0 the first line on stdout is "listening on 127.0.0.1:NNNN".
@@ -38,12 +39,28 @@ Webhooks:
   POST /_double/webhook/redeliver {guid}  the same delivery again
   POST /_double/webhook/raw {body, event?, signature?}  any body; no
        signature key signs it, null sends none, a string is sent as is
+GitHub App authentication (the openssl command checks signatures):
+  POST /_double/app {app_id, public_key_pem, token_ttl?, installations:
+       [{id, account, repositories?: ["owner/name", ...]}]}  the App;
+       without repositories an installation reaches all of its
+       account's.  --app-id and --app-key-file set the App at start
+       (with one installation per account named in /_double/app later).
+  GET  /_double/app  tokens issued (count, distinct), JWTs accepted and
+       refused, expired tokens refused, JWTs sent off /app/
+  A JWT (RS256, iat, exp at most 10 min later, iss the App id) works on
+  /app/... only: /app/installations, /app/installations/{id}/access_tokens
+  (201 ghs_... with expires_at, token_ttl s ahead, 3600 by default), and
+  /orgs/{org}/installation, /users/{u}/installation,
+  /repos/{o}/{r}/installation.  An installation token works on its
+  account's repositories and organization, /installation/repositories;
+  /user and /user/repos answer it 403, and once expired 401.
 Faults and counting:
   POST /_double/fail {status, count, retry_after?, message?, path?,
        mode?: status|malformed}  (malformed: a 200 with half its JSON)
   POST /_double/delay {seconds, count}
   POST /_double/budget {remaining, reset_in?, status?: 403|429}
-  GET  /_double/requests (method, path, status, charged), POST
+  GET  /_double/requests (method, path, status, charged, auth: pat,
+       jwt, installation..., installation), POST
        /_double/requests/clear, GET /_double/budgets, POST /_double/reset
 
 New endpoints are added with the @route decorator: a handler receives
@@ -52,6 +69,7 @@ the request context and the regex match, and returns a Response.
 
 import argparse
 import base64
+import contextlib
 import copy
 import functools
 import hashlib
@@ -64,7 +82,9 @@ import random
 import re
 import secrets
 import signal
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -160,6 +180,7 @@ class State:
         self.base_url = "http://127.0.0.1"     # set once the port is known
         self.outbox = queue.Queue()     # deliveries for the Deliverer
         self.generation = 0             # bumped by reset: drops old ones
+        self.app = None                 # see set_app; kept by reset
         self.reset()
 
     def reset(self):
@@ -188,6 +209,10 @@ class State:
         self.hook = None            # the one webhook target, if any
         self.next_hook_id = 545206701
         self.deliveries = []        # what was sent, see Deliverer
+        self.inst_tokens = {}       # token -> {installation, expires}
+        self.app_stats = {"tokens": [], "jwt_ok": 0, "jwt_refused": 0,
+                          "expired_refused": 0, "jwt_elsewhere": 0,
+                          "token_on_app": 0}
         self.generation += 1
         self.owner(self.login, "User")
 
@@ -348,7 +373,7 @@ class State:
         if token is None:
             b = self.anon.setdefault(client, Budget(ANON_LIMIT))
         else:
-            b = self.budgets[token]
+            b = self.budgets.setdefault(token, Budget(self.rate_limit))
         b.roll()
         return b
 
@@ -1527,15 +1552,321 @@ def wait_deliveries(records, timeout):
     return True
 
 
+# ---- GitHub Apps ------------------------------------------------------
+
+APP_DOC_URL = "https://docs.github.com/rest/apps/apps"
+JWT_UNDECODABLE = "A JSON web token could not be decoded"
+JWT_MAX_LIFETIME = 600          # GitHub refuses exp more than 10 min ahead
+JWT_SKEW = 60                   # and tolerates this much clock difference
+INTEGRATION_403 = "Resource not accessible by integration"
+# Where a JWT is the credential, and the only one.
+JWT_PATHS = re.compile(r"^/app(/.*)?$|^/(orgs|users)/[^/]+/installation$|"
+                       r"^/repos/[^/]+/[^/]+/installation$")
+ACCOUNT_PATH = re.compile(r"^/(repos|orgs|users)/([^/]+)(?:/([^/]+))?")
+
+
+def b64url_decode(text):
+    return base64.urlsafe_b64decode((text + "=" * (-len(text) % 4))
+                                    .encode("ascii"))
+
+
+class App:
+    """A GitHub App: its id, its public key (in a file, for openssl),
+    its installations and how long the tokens it issues live."""
+
+    def __init__(self, app_id, public_pem, installations=(),
+                 token_ttl=3600):
+        self.app_id = int(app_id)
+        self.token_ttl = float(token_ttl)
+        if self.app_id <= 0 or self.token_ttl <= 0:
+            raise ControlError(400, "app_id and token_ttl must be positive")
+        fd, self.key_file = tempfile.mkstemp(prefix="ghdouble-app-",
+                                             suffix=".pem")
+        with os.fdopen(fd, "w") as f:
+            f.write(public_pem)
+        r = subprocess.run(["openssl", "pkey", "-pubin", "-noout", "-in",
+                            self.key_file], capture_output=True)
+        if r.returncode != 0:
+            self.close()
+            raise ControlError(400, "public_key_pem is not a public key")
+        self.installations = {}
+        for inst in installations:
+            repos = inst.get("repositories")
+            self.installations[int(inst["id"])] = {
+                "id": int(inst["id"]), "account": str(inst["account"]),
+                "repositories": None if repos is None else
+                {str(r).lower() for r in repos}}
+
+    def close(self):
+        with contextlib.suppress(OSError):
+            os.unlink(self.key_file)
+
+    def signed(self, data, signature):
+        with tempfile.NamedTemporaryFile(prefix="ghdouble-sig-") as f:
+            f.write(signature)
+            f.flush()
+            r = subprocess.run(["openssl", "dgst", "-sha256", "-verify",
+                                self.key_file, "-signature", f.name],
+                               input=data, capture_output=True)
+        return r.returncode == 0
+
+    def check_jwt(self, token, now):
+        """None if token is a valid JWT of this App, else GitHub's
+        message."""
+        parts = token.split(".")
+        try:
+            header = json.loads(b64url_decode(parts[0]))
+            claims = json.loads(b64url_decode(parts[1]))
+            signature = b64url_decode(parts[2])
+        except (IndexError, ValueError, UnicodeDecodeError):
+            return JWT_UNDECODABLE
+        if len(parts) != 3 or not isinstance(header, dict) or \
+                not isinstance(claims, dict) or \
+                header.get("alg") != "RS256" or \
+                not self.signed((parts[0] + "." + parts[1]).encode(),
+                                signature):
+            return JWT_UNDECODABLE
+        iat, exp = claims.get("iat"), claims.get("exp")
+        if not isinstance(iat, int) or iat > now + JWT_SKEW:
+            return ("'Issued at' claim ('iat') must be an Integer "
+                    "representing the time that the assertion was issued")
+        if not isinstance(exp, int) or exp <= now:
+            return ("'Expiration time' claim ('exp') must be a numeric "
+                    "value representing the future time at which the "
+                    "assertion expires")
+        if exp - iat > JWT_MAX_LIFETIME + JWT_SKEW or \
+                exp > now + JWT_MAX_LIFETIME:
+            return "'Expiration time' claim ('exp') is too far in the future"
+        if str(claims.get("iss")) != str(self.app_id):
+            return "Integration not found"
+        return None
+
+    def reaches(self, inst, path):
+        """Whether an installation's token may act on path."""
+        m = ACCOUNT_PATH.match(path)
+        if m is None:
+            return True
+        if m.group(2).lower() != inst["account"].lower():
+            return False
+        if m.group(1) == "repos" and inst["repositories"] is not None:
+            full = "%s/%s" % (m.group(2), m.group(3) or "")
+            return full.lower() in inst["repositories"]
+        return True
+
+
+def looks_like_jwt(token):
+    return token.startswith("eyJ") and token.count(".") == 2
+
+
+def authenticate(state, token):
+    """Who a request is: a dict with kind (None, "bad", "pat", "jwt",
+    "jwt-bad", "installation", "expired") and the budget key."""
+    if token is None:
+        return {"kind": None, "key": None}
+    if token is False:
+        return {"kind": "bad", "key": None}
+    if token in state.tokens:
+        return {"kind": "pat", "key": token}
+    if token in state.inst_tokens:
+        t = state.inst_tokens[token]
+        if time.time() >= t["expires"]:
+            state.app_stats["expired_refused"] += 1
+            return {"kind": "expired", "key": None}
+        return {"kind": "installation", "key": "inst:%d" % t["installation"],
+                "installation": t["installation"]}
+    if state.app is not None and looks_like_jwt(token):
+        message = state.app.check_jwt(token, int(time.time()))
+        if message is not None:
+            state.app_stats["jwt_refused"] += 1
+            return {"kind": "jwt-bad", "key": None, "message": message}
+        state.app_stats["jwt_ok"] += 1
+        return {"kind": "jwt", "key": "app:%d" % state.app.app_id}
+    return {"kind": "bad", "key": None}
+
+
+def app_refusal(state, path, auth):
+    """The answer GitHub gives a credential that does not fit path, or
+    None."""
+    kind = auth["kind"]
+    if JWT_PATHS.match(path):
+        if kind == "jwt":
+            return None
+        if kind == "installation":
+            state.app_stats["token_on_app"] += 1
+        return error(401, JWT_UNDECODABLE, doc=APP_DOC_URL,
+                     with_status=False)
+    if kind == "jwt":
+        state.app_stats["jwt_elsewhere"] += 1
+        return error(403, INTEGRATION_403, doc=APP_DOC_URL)
+    if kind == "installation":
+        inst = state.app.installations.get(auth["installation"]) \
+            if state.app is not None else None
+        if inst is None:
+            return error(401, "Bad credentials", with_status=False)
+        if path == "/user" or path.startswith("/user/"):
+            return error(403, INTEGRATION_403, doc="https://docs.github.com/"
+                         "rest/users/users#get-the-authenticated-user")
+        if not state.app.reaches(inst, path):
+            return error(404, "Not Found")
+    if kind == "pat" and path == "/installation/repositories":
+        return error(403, "You must authenticate with an installation "
+                     "access token in order to list repositories for an "
+                     "installation.", doc=APP_DOC_URL)
+    return None
+
+
+def installation_json(state, inst, base):
+    owner = state.owners.get(inst["account"].lower())
+    if owner is not None:
+        account = owner_json(state, owner, base)
+    else:
+        account = {"login": inst["account"], "id": 0, "type": "User"}
+    return {
+        "id": inst["id"],
+        "account": account,
+        "repository_selection": "all" if inst["repositories"] is None
+        else "selected",
+        "access_tokens_url": "%s/app/installations/%d/access_tokens" % (
+            base, inst["id"]),
+        "repositories_url": base + "/installation/repositories",
+        "html_url": "https://github.com/settings/installations/%d" %
+        inst["id"],
+        "app_id": state.app.app_id,
+        "app_slug": "ephemerd-double",
+        "target_id": account["id"],
+        "target_type": account["type"],
+        "permissions": {"actions": "read", "administration": "write",
+                        "contents": "read", "metadata": "read",
+                        "organization_self_hosted_runners": "write"},
+        "events": ["workflow_job"],
+        "created_at": "2026-01-01T00:00:00Z",
+        "updated_at": "2026-01-01T00:00:00Z",
+        "single_file_name": None,
+        "has_multiple_single_files": False,
+        "single_file_paths": [],
+        "suspended_by": None,
+        "suspended_at": None,
+    }
+
+
+@route("GET", "/app/installations")
+def list_installations(ctx, m):
+    insts = sorted(ctx.state.app.installations.values(),
+                   key=lambda i: i["id"])
+    page, headers = paginate(ctx, insts)
+    return Response(200, [installation_json(ctx.state, i, ctx.base_url)
+                          for i in page], headers=headers)
+
+
+def installation_answer(ctx, inst):
+    if inst is None:
+        return error(404, "Not Found", doc=APP_DOC_URL)
+    return Response(200, installation_json(ctx.state, inst, ctx.base_url))
+
+
+@route("GET", r"/app/installations/(?P<id>[0-9]+)")
+def get_installation(ctx, m):
+    return installation_answer(
+        ctx, ctx.state.app.installations.get(int(m.group("id"))))
+
+
+def installation_of(state, account, full_name=None):
+    for inst in sorted(state.app.installations.values(),
+                       key=lambda i: i["id"]):
+        if inst["account"].lower() != account.lower():
+            continue
+        if full_name is None or inst["repositories"] is None or \
+                full_name.lower() in inst["repositories"]:
+            return inst
+    return None
+
+
+@route("GET", ORG + "/installation")
+def get_org_installation(ctx, m):
+    return installation_answer(ctx, installation_of(ctx.state,
+                                                    m.group("org")))
+
+
+@route("GET", r"/users/(?P<user>[A-Za-z0-9-]+)/installation")
+def get_user_installation(ctx, m):
+    return installation_answer(ctx, installation_of(ctx.state,
+                                                    m.group("user")))
+
+
+@route("GET", REPO + "/installation")
+def get_repo_installation(ctx, m):
+    full = "%s/%s" % (m.group("owner"), m.group("repo"))
+    return installation_answer(ctx, installation_of(
+        ctx.state, m.group("owner"), full))
+
+
+@route("POST", r"/app/installations/(?P<id>[0-9]+)/access_tokens")
+def create_installation_token(ctx, m):
+    state = ctx.state
+    inst = state.app.installations.get(int(m.group("id")))
+    if inst is None:
+        return error(404, "Not Found", doc=APP_DOC_URL)
+    token = "ghs_" + "".join(secrets.choice(
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+        for _ in range(36))
+    expires = time.time() + state.app.token_ttl
+    state.inst_tokens[token] = {"installation": inst["id"],
+                                "expires": expires}
+    state.app_stats["tokens"].append({"token": token,
+                                      "installation": inst["id"],
+                                      "issued": time.time(),
+                                      "expires": expires})
+    body = {"token": token, "expires_at": iso(expires),
+            "permissions": installation_json(state, inst,
+                                             ctx.base_url)["permissions"],
+            "repository_selection": "all" if inst["repositories"] is None
+            else "selected"}
+    return Response(201, body, etag=False)
+
+
+@route("GET", "/installation/repositories")
+def list_installation_repos(ctx, m):
+    state = ctx.state
+    inst = state.app.installations[ctx.auth["installation"]]
+    repos = [r for r in state.repos.values()
+             if r["listed"] and state.app.reaches(inst, "/repos/" +
+                                                  r["full_name"])]
+    repos.sort(key=lambda r: (r["full_name"].lower(), r["id"]))
+    page, headers = paginate(ctx, repos)
+    body = {"total_count": len(repos),
+            "repositories": [repo_json(state, r, ctx.base_url)
+                             for r in page],
+            "repository_selection": "all" if inst["repositories"] is None
+            else "selected"}
+    return Response(200, body, headers=headers)
+
+
+def set_app(state, args):
+    if state.app is not None:
+        state.app.close()
+        state.app = None
+    state.app = App(args["app_id"], str(args["public_key_pem"]),
+                    args.get("installations", []),
+                    args.get("token_ttl", 3600))
+    return {"ok": True}
+
+
+def app_report(state):
+    tokens = state.app_stats["tokens"]
+    return dict(state.app_stats, tokens=list(tokens),
+                issued=len(tokens),
+                distinct=len({t["token"] for t in tokens}))
+
+
 # ---- the server -------------------------------------------------------
 
 class Context:
-    def __init__(self, handler, state, path, query, token, budget, body):
+    def __init__(self, handler, state, path, query, auth, budget, body):
         self.handler = handler
         self.state = state
         self.path = path
         self.query = query
-        self.token = token
+        self.auth = auth
         self.budget = budget
         self.body = body
         host = handler.headers.get("Host") or "%s:%d" % \
@@ -1589,6 +1920,7 @@ class Handler(BaseHTTPRequestHandler):
     do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_GET
 
     def dispatch(self):
+        self.auth = None
         try:
             body = self.read_body()
         except ValueError:
@@ -1653,6 +1985,7 @@ class Handler(BaseHTTPRequestHandler):
             "/_double/webhook": set_hook,
             "/_double/webhook/redeliver": redeliver,
             "/_double/webhook/raw": deliver_raw,
+            "/_double/app": set_app,
         }
         if cmd == "POST" and path in posts:
             return posts[path](state, args)
@@ -1671,6 +2004,8 @@ class Handler(BaseHTTPRequestHandler):
         if cmd == "POST" and path == "/_double/reset":
             state.reset()
             return {"ok": True}
+        if cmd == "GET" and path == "/_double/app":
+            return app_report(state)
         if cmd == "GET" and path == "/_double/jobs":
             return list(state.jobs)
         if cmd == "GET" and path == "/_double/repos":
@@ -1744,9 +2079,8 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(seconds)
         token = self.token()
         with state.lock:
-            if token is not None and token not in state.budgets:
-                token = False
-            resp, budget = self.answer(state, url, body, token)
+            auth = self.auth = authenticate(state, token)
+            resp, budget = self.answer(state, url, body, auth)
             charged = self.charge(budget, resp)
             headers = self.rate_headers(budget)
             self.record(state, resp.status, charged)
@@ -1762,12 +2096,17 @@ class Handler(BaseHTTPRequestHandler):
             return False
         return parts[1].strip()
 
-    def answer(self, state, url, body, token):
-        budget = state.budget_for(token or None, self.client_address[0])
+    def answer(self, state, url, body, auth):
+        budget = state.budget_for(auth["key"], self.client_address[0])
         fail = state.take_fail(self.path)
         if fail is not None and fail["mode"] == "status":
             return self.injected(fail), budget
-        if not token:
+        if auth["kind"] == "jwt-bad":
+            resp = error(401, auth["message"], doc=APP_DOC_URL,
+                         with_status=False)
+            resp.charge = False
+            return resp, budget
+        if auth["kind"] not in ("pat", "jwt", "installation"):
             resp = error(401, "Bad credentials", with_status=False)
             resp.charge = False
             return resp, budget
@@ -1776,8 +2115,11 @@ class Handler(BaseHTTPRequestHandler):
                          "ID 1.", doc=RATE_DOC_URL)
             resp.charge = False
             return resp, budget
+        resp = app_refusal(state, url.path, auth)
+        if resp is not None:
+            return resp, budget
         ctx = Context(self, state, url.path,
-                      urllib.parse.parse_qs(url.query), token, budget, body)
+                      urllib.parse.parse_qs(url.query), auth, budget, body)
         resp = self.route(ctx)
         if fail is not None:
             self.truncate(resp)
@@ -1870,9 +2212,12 @@ class Handler(BaseHTTPRequestHandler):
                 headers[k] = v
         headers["Authorization"] = "present" if \
             self.headers.get("Authorization") else "absent"
+        auth = self.auth or {}
         state.requests.append({"method": self.command, "path": self.path,
                                "status": status, "charged": charged,
-                               "headers": headers, "time": time.time()})
+                               "headers": headers, "time": time.time(),
+                               "auth": auth.get("kind"),
+                               "installation": auth.get("installation")})
         log = self.server.log
         if log is not None:
             log.write("%s %s %s %d\n" % (
@@ -2073,6 +2418,8 @@ def main():
     ap.add_argument("--rate-limit", type=int, default=CORE_LIMIT,
                     help="core requests per hour per token")
     ap.add_argument("--log", help="append one line per API request here")
+    ap.add_argument("--app-id", type=int, help="a GitHub App's id")
+    ap.add_argument("--app-key-file", help="the App's public key (PEM)")
     ap.add_argument("--demo", action="store_true",
                     help="a small world with a job every 20-40 s")
     ap.add_argument("--webhook-url", help="with --demo: deliver webhooks "
@@ -2086,6 +2433,14 @@ def main():
     server = Server(opts.listen, Handler)
     state = server.state = State(opts.token, opts.login, opts.rate_limit)
     server.log = open(opts.log, "a", encoding="utf-8") if opts.log else None
+    if (opts.app_id is None) != (opts.app_key_file is None):
+        ap.error("--app-id and --app-key-file go together")
+    if opts.app_id is not None:
+        with open(opts.app_key_file, encoding="ascii") as f:
+            try:
+                state.app = App(opts.app_id, f.read())
+            except ControlError as e:
+                ap.error(str(e))
     host, port = server.server_address[:2]
     state.base_url = "http://%s:%d" % (host, port)
     deliverer = Deliverer(state)
@@ -2105,6 +2460,8 @@ def main():
     server.serve_forever()
     server.server_close()
     state.outbox.put((0, None))
+    if state.app is not None:
+        state.app.close()
     if server.log is not None:
         server.log.close()
     return 0

@@ -9,6 +9,9 @@
 #   RUNNER_TOKEN         registration token, when there is no JIT config,
 #   RUNNER_NAME          with the runner's name,
 #   RUNNER_LABELS        its labels, comma-separated (default self-hosted),
+#   NO_DEFAULT_LABELS    non-empty: exactly RUNNER_LABELS; otherwise
+#                        self-hosted, Linux and X64/ARM64 are added, as
+#                        GitHub's runner does without --no-default-labels,
 #   SCOPE_NAME/REPO_URL  informational: the token already names the scope
 #   DOUBLE_URL           http://127.0.0.1:PORT of the double; for JIT it
 #                        defaults to the url inside the configuration
@@ -39,6 +42,21 @@ post() {
 
 field() {
 	printf '%s\n' "$1" | sed -n "s/^$2=//p" | head -n 1
+}
+
+# The labels with the runner's defaults added, each once (any case).
+with_defaults() {
+	case "$(uname -m)" in
+	aarch64|arm64) arch=ARM64 ;;
+	arm*) arch=ARM ;;
+	i?86) arch=X86 ;;
+	*) arch=X64 ;;
+	esac
+	out=$1
+	for d in self-hosted Linux "$arch"; do
+		printf ',%s,' "$out" | grep -qi ",$d," || out="$out,$d"
+	done
+	printf '%s' "$out"
 }
 
 while [ $# -gt 0 ]; do
@@ -72,13 +90,15 @@ if [ -n "$EPHEMERD_JIT_CONFIG" ]; then
 	[ -n "$DOUBLE_URL" ] || die "DOUBLE_URL is not set"
 	body="{\"jit_config\": \"$EPHEMERD_JIT_CONFIG\"}"
 elif [ -n "$RUNNER_TOKEN" ]; then
+	labels=${RUNNER_LABELS:-self-hosted}
+	[ -n "${NO_DEFAULT_LABELS:-}" ] || labels=$(with_defaults "$labels")
 	[ -n "$DOUBLE_URL" ] || die "DOUBLE_URL is not set"
 	[ -n "$RUNNER_NAME" ] || die "RUNNER_NAME is not set"
 	case "$RUNNER_TOKEN$RUNNER_NAME${RUNNER_LABELS:-}" in
 	*[\"\\]*) die "quotes or backslashes in the token, name or labels" ;;
 	esac
 	body="{\"token\": \"$RUNNER_TOKEN\", \"name\": \"$RUNNER_NAME\",
-	    \"labels\": \"${RUNNER_LABELS:-self-hosted}\"}"
+	    \"labels\": \"$labels\"}"
 else
 	die "neither EPHEMERD_JIT_CONFIG nor RUNNER_TOKEN is set"
 fi

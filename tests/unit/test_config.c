@@ -18,6 +18,10 @@
 
 #include <cmocka.h>
 
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
 #include "buf.h"
 #include "config.h"
 #include "ipc.h"
@@ -27,6 +31,9 @@
 #endif
 #define SAMPLE_FILE	TEST_DATA_DIR "/../../../etc/ephemerd.yaml"
 #define FULL_FILE	TEST_DATA_DIR "/full.yaml"
+/* The wire carries the key's text; only its presence matters here. */
+#define WIRE_KEY	"-----BEGIN PRIVATE KEY-----\nKEY-SECRET\n" \
+	"-----END PRIVATE KEY-----\n"
 
 #define ERRLEN		512
 
@@ -122,6 +129,29 @@ write_file(const char *name, const char *content, mode_t mode)
 	return path;
 }
 
+/* A fresh RSA private key as PEM text, for a GitHub App's key file. */
+static char *
+make_pem(void)
+{
+	EVP_PKEY	*pkey;
+	BIO		*bio;
+	char		*data, *pem;
+	long		 len;
+
+	pkey = EVP_RSA_gen(1024);
+	assert_non_null(pkey);
+	bio = BIO_new(BIO_s_mem());
+	assert_non_null(bio);
+	assert_int_equal(PEM_write_bio_PrivateKey(bio, pkey, NULL, NULL, 0,
+	    NULL, NULL), 1);
+	len = BIO_get_mem_data(bio, &data);
+	pem = strndup(data, (size_t)len);
+	assert_non_null(pem);
+	BIO_free(bio);
+	EVP_PKEY_free(pkey);
+	return pem;
+}
+
 static void
 remove_file(char *path)
 {
@@ -181,6 +211,8 @@ assert_defaults(const struct config *cfg)
 	assert_int_equal(pl->pl_registration, REG_AUTO);
 	assert_int_equal(pl->pl_max_runners, 10);
 	assert_int_equal(pl->pl_min_idle, 0);
+	assert_string_equal(pl->pl_scope, "");
+	assert_string_equal(pl->pl_scope_name, "");
 	assert_int_equal(pl->pl_idle_timeout, 900);
 	assert_int_equal(pl->pl_bootstrap_timeout, 300);
 	assert_string_equal(pl->pl_runner_group, "");
@@ -344,6 +376,8 @@ test_every_key(void **state)
 	assert_int_equal(pl->pl_registration, REG_TOKEN);
 	assert_int_equal(pl->pl_max_runners, 3);
 	assert_int_equal(pl->pl_min_idle, 1);
+	assert_string_equal(pl->pl_scope, "repo");
+	assert_string_equal(pl->pl_scope_name, "acme-corp/builds");
 	assert_int_equal(pl->pl_idle_timeout, 120);
 	assert_int_equal(pl->pl_bootstrap_timeout, 60);
 	assert_string_equal(pl->pl_runner_group, "builders");
@@ -362,7 +396,7 @@ test_every_key(void **state)
 
 	pl = config_find_pool(&cfg, "small.x_1");
 	assert_non_null(pl);
-	assert_int_equal(pl->pl_line, 51);
+	assert_int_equal(pl->pl_line, 53);
 	assert_int_equal(pl->pl_registration, REG_JIT);
 	assert_int_equal(pl->pl_max_runners, 10);
 	config_free(&cfg);
@@ -500,6 +534,24 @@ static const struct error_case error_cases[] = {
 	{ "min_idle", "pools:\n  - name: a\n    max_runners: 2\n"
 	    "    min_idle: 3\n",
 	    "t.yaml:2: pool 'a': min_idle 3 is more than max_runners 2" },
+	{ "min_idle without scope", "pools:\n  - name: a\n    min_idle: 1\n",
+	    "t.yaml:2: pool 'a': min_idle needs scope and scope_name, or "
+	    "discovery mode organization" },
+	{ "scope", "pools:\n  - name: a\n    scope: team\n",
+	    "t.yaml:3: bad scope 'team': must be repo or org" },
+	{ "scope without name", "pools:\n  - name: a\n    scope: org\n",
+	    "t.yaml:2: pool 'a': scope needs scope_name" },
+	{ "scope_name without scope", "pools:\n  - name: a\n"
+	    "    scope_name: x\n",
+	    "t.yaml:2: pool 'a': scope_name needs scope (repo or org)" },
+	{ "scope_name of a repo", "pools:\n  - name: a\n    scope: repo\n"
+	    "    scope_name: acme\n",
+	    "t.yaml:2: pool 'a': bad scope_name 'acme': not a repository's "
+	    "owner/name" },
+	{ "scope_name of an org", "pools:\n  - name: a\n    scope: org\n"
+	    "    scope_name: a/b\n",
+	    "t.yaml:2: pool 'a': bad scope_name 'a/b': not a GitHub "
+	    "organization name" },
 	{ "empty labels", "pools:\n  - name: a\n    labels: []\n",
 	    "t.yaml:2: pool 'a': labels must not be empty" },
 	{ "memory", "pools:\n  - name: a\n    memory: 1000\n",
@@ -948,12 +1000,13 @@ test_secret_other_files(void **state)
 	static const char *const tokens[] = { "tok1", "tok2", NULL };
 	struct config	 cfg;
 	char		 err[ERRLEN], want[ERRLEN];
-	char		*hook, *toks, *key, *bad;
+	char		*hook, *toks, *key, *bad, *pem;
 
 	(void)state;
 	hook = write_file("hook", "my hook secret\r\n", 0600);
 	toks = write_file("tokens", "# comment\n\n  tok1  \ntok2\r\n", 0400);
-	key = write_file("key.pem", "-----BEGIN-----\n", 0600);
+	pem = make_pem();
+	key = write_file("key.pem", pem, 0600);
 	config_init(&cfg);
 	free(cfg.c_token_file);
 	cfg.c_token_file = strdup("");
@@ -968,12 +1021,32 @@ test_secret_other_files(void **state)
 		fail_msg("%s", err);
 	assert_string_equal(cfg.c_webhook_secret, "my hook secret");
 	assert_list(&cfg.c_api_tokens, tokens);
+	assert_string_equal(cfg.c_private_key, pem);
 	assert_int_equal(config_validate(&cfg, err, sizeof(err)), 0);
 
 	assert_int_equal(chmod(key, 0640), 0);
 	assert_int_equal(config_read_secrets(&cfg, err, sizeof(err)), -1);
-	snprintf(want, sizeof(want), "%s: readable by others; chmod 600", key);
+	snprintf(want, sizeof(want), "%s: the private key is accessible by "
+	    "group or others (mode 640); chmod 600", key);
 	assert_string_equal(err, want);
+	assert_int_equal(chmod(key, 0601), 0);
+	assert_int_equal(config_read_secrets(&cfg, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "(mode 601); chmod 600"));
+	config_free(&cfg);
+	remove_file(key);
+	free(pem);
+
+	/* Text that is no key is refused, and not quoted. */
+	key = write_file("key.pem", "-----BEGIN PRIVATE KEY-----\nSECRET\n"
+	    "-----END PRIVATE KEY-----\n", 0600);
+	config_init(&cfg);
+	free(cfg.c_private_key_file);
+	cfg.c_private_key_file = strdup(key);
+	cfg.c_app_id = 1;
+	assert_int_equal(config_read_secrets(&cfg, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s: not a PEM RSA private key", key);
+	assert_string_equal(err, want);
+	assert_null(cfg.c_private_key);
 	config_free(&cfg);
 
 	bad = write_file("tokens", "good\nbad token-SECRET\n", 0600);
@@ -1060,9 +1133,11 @@ test_wire_httpd(void **state)
 
 	(void)state;
 	load_full(&cfg);
+	cfg.c_private_key = strdup(WIRE_KEY);
 	encode(&cfg, ROLE_HTTPD, &b);
 	assert_false(contains(&b, "inline-token-123"));
 	assert_false(contains(&b, "hook secret"));
+	assert_false(contains(&b, "KEY-SECRET"));
 	assert_false(contains(&b, "/run/docker.sock"));
 	assert_false(contains(&b, "{scope_name}"));
 	assert_true(contains(&b, "apitoken-alpha-1"));
@@ -1077,6 +1152,7 @@ test_wire_httpd(void **state)
 	assert_int_equal(out.c_burst, 7);
 	assert_null(out.c_token);
 	assert_null(out.c_webhook_secret);
+	assert_null(out.c_private_key);
 	for (i = 0; i < cfg.c_npools; i++) {
 		assert_string_equal(out.c_pools[i].pl_name,
 		    cfg.c_pools[i].pl_name);
@@ -1101,8 +1177,10 @@ test_wire_poller(void **state)
 
 	(void)state;
 	load_full(&cfg);
+	cfg.c_private_key = strdup(WIRE_KEY);
 	encode(&cfg, ROLE_POLLER, &b);
 	assert_true(contains(&b, "inline-token-123"));
+	assert_true(contains(&b, "KEY-SECRET"));
 	assert_false(contains(&b, "apitoken-alpha-1"));
 	assert_false(contains(&b, "{scope_name}"));
 
@@ -1113,6 +1191,7 @@ test_wire_poller(void **state)
 	assert_string_equal(out.c_webhook_secret, "hook secret");
 	assert_int_equal(out.c_app_id, 4242);
 	assert_string_equal(out.c_private_key_file, cfg.c_private_key_file);
+	assert_string_equal(out.c_private_key, WIRE_KEY);
 	assert_int_equal(out.c_installation_id, 99);
 	assert_string_equal(out.c_ca_file, cfg.c_ca_file);
 	assert_int_equal(out.c_auto_create, 1);
@@ -1130,6 +1209,8 @@ test_wire_poller(void **state)
 		assert_int_equal(o->pl_registration, a->pl_registration);
 		assert_int_equal(o->pl_max_runners, a->pl_max_runners);
 		assert_int_equal(o->pl_min_idle, a->pl_min_idle);
+		assert_string_equal(o->pl_scope, a->pl_scope);
+		assert_string_equal(o->pl_scope_name, a->pl_scope_name);
 		assert_int_equal(o->pl_idle_timeout, a->pl_idle_timeout);
 		assert_int_equal(o->pl_bootstrap_timeout,
 		    a->pl_bootstrap_timeout);
@@ -1179,8 +1260,10 @@ test_wire_docker(void **state)
 
 	(void)state;
 	load_full(&cfg);
+	cfg.c_private_key = strdup(WIRE_KEY);
 	encode(&cfg, ROLE_DOCKER, &b);
 	assert_false(contains(&b, "inline-token-123"));
+	assert_false(contains(&b, "KEY-SECRET"));
 	assert_false(contains(&b, "hook secret"));
 	assert_false(contains(&b, "apitoken-alpha-1"));
 	assert_true(contains(&b, "{scope_name}"));
@@ -1189,6 +1272,7 @@ test_wire_docker(void **state)
 	assert_common(&cfg, &out);
 	assert_string_equal(out.c_docker_socket, "/run/docker.sock");
 	assert_null(out.c_token);
+	assert_null(out.c_private_key);
 	for (i = 0; i < cfg.c_npools; i++)
 		assert_docker_pool(&out.c_pools[i], &cfg.c_pools[i]);
 	config_free(&out);
