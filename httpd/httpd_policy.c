@@ -1,6 +1,7 @@
 /*
  * httpd's request policy without the event loop: routes, tokens, CORS,
- * client addresses and rate limiting.
+ * client addresses, rate limiting, and the checks of what a client sends
+ * to the runner endpoints (the body of a creation, the cleanup query).
  */
 #include <arpa/inet.h>
 

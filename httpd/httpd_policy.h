@@ -1,7 +1,8 @@
 /*
  * The parts of httpd's request policy that need no event loop: the route
  * table, bearer tokens, CORS origins, the client address behind trusted
- * proxies and the per-client token buckets.  Unit tests link them alone.
+ * proxies, the per-client token buckets and the checks of the runner
+ * endpoints' input.  Unit tests and fuzzers link them alone.
  */
 #ifndef EPHEMERD_HTTPD_POLICY_H
 #define EPHEMERD_HTTPD_POLICY_H

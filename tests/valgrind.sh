@@ -54,15 +54,19 @@ if ! { (cd "$BUILD" && "$SRCDIR/configure" CFLAGS="-g -O1") &&
 	exit 1
 fi
 
-# The tests take the binary's directory for ephemerctl as well.
+# --run-libc-freeres=no: at exit glibc's freeres would run clearenv(),
+# which drops the environ array proctitle_init() made, and valgrind would
+# then call that array definitely lost.
 cat >"$LOGDIR/bin/ephemerd" <<WRAPPER
 #!/bin/sh
 exec valgrind --quiet --trace-children=yes --child-silent-after-fork=yes \\
+    --run-libc-freeres=no \\
     --leak-check=full --errors-for-leak-kinds=definite \\
     --show-leak-kinds=definite --track-fds=no --num-callers=20 \\
     --log-file="$LOGDIR/processes/vg.%p.log" "$BUILD/ephemerd" "\$@"
 WRAPPER
 chmod 755 "$LOGDIR/bin/ephemerd"
+# The tests take the binary's directory for ephemerctl as well.
 ln -sf "$BUILD/ephemerctl" "$LOGDIR/bin/ephemerctl"
 
 echo "== integration tests under valgrind (log: $LOGDIR/integration.log)"

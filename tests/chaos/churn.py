@@ -3,6 +3,7 @@
 
     python3 tests/chaos/churn.py --binary build/ephemerd [--duration 120]
         [--rate 0.5] [--chaos] [--no-dockerd] [--seed N] [--json FILE]
+        [--drain 150] [--fd-slack 16] [--pss-slack-kib 16384] [--self-check]
 
 It starts the GitHub double and the real daemon (tests/integration's
 harness) with two pools, then queues jobs at --rate per second, each
@@ -27,6 +28,9 @@ second thread does, at random moments 3 to 9 s apart, one of:
 Then it stops queuing and faults, waits for the work to drain, and checks
 the invariants below.  The result is a JSON object (stdout, or --json);
 the exit status is 0 when no invariant is broken, 1 otherwise.
+--self-check starts halfway through, by POST /api/v1/runners, one runner
+on a repository that never gets a job: such a run must fail with "one
+too many".
 
 Jobs.  Label sets: each servable one is covered by exactly one pool
 (pool linux [self-hosted, linux], pool arm [self-hosted, arm64]).  A
@@ -45,7 +49,9 @@ Invariants (a violation is any of these):
                 its end (start + duration + 5 s).  Stopping dockerd
                 kills the containers: GitHub would fail such a job; it
                 is no fault of ephemerd (a restart of ephemerd itself
-                never kills a job) and is counted apart.  A servable job
+                never kills a job) and is counted apart.  A restart of
+                dockerd by someone else (its pid changes) counts too,
+                from 20 s before its old process was gone.  A servable job
                 still queued when the drain ends is a violation.
   exactly one   no runner ephemerd started went idle: a container that
                 took no job exits 3 after RUNNER_IDLE_SECONDS (20 s).
@@ -111,6 +117,7 @@ WORLD = [
     ("octo-org/churn-c", {"owner_type": "Organization",
                           "workflows": {"ci.yml": ta.workflow(ta.GPU)}}),
 ]
+IDLE_REPO = "octocat/churn-idle"     # no job ever: for --self-check
 ACTIONS = ("kill", "dockerd", "500s", "timeout", "ratelimit", "malformed",
            "webhook")
 
@@ -143,9 +150,12 @@ def restart_dockerd(logpath):
     os.kill(pid, signal.SIGTERM)
     wait_for(lambda: not harness.alive(pid), 60, "dockerd %d to exit" % pid,
              interval=0.2)
-    with open(logpath, "ab") as out:
-        subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=out,
-                         stderr=out, start_new_session=True)
+    # A service manager may start it again by itself.
+    time.sleep(1)
+    if dockerd_pid() is None:
+        with open(logpath, "ab") as out:
+            subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=out,
+                             stderr=out, start_new_session=True)
     wait_for(docker_up, 60, "dockerd to answer again", interval=0.5)
     return time.monotonic() - t0
 
@@ -193,6 +203,42 @@ class DieEvents:
         self.stop.set()
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
+        self.thread.join(5)
+
+
+class EngineWatch:
+    """Restarts of dockerd that the driver did not make (a service
+    manager, another test): each is a window (from, to) in epoch seconds.
+    Stopping dockerd first stops its containers, which may take up to
+    SHUTDOWN_SECONDS before the process is gone."""
+
+    SHUTDOWN_SECONDS = 20
+
+    def __init__(self):
+        self.windows = []
+        self.ours = threading.Event()     # set while the driver restarts it
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        last = dockerd_pid()
+        gone = None
+        while not self.stop.wait(0.5):
+            pid = dockerd_pid()
+            if pid == last:
+                continue
+            if gone is None and not self.ours.is_set():
+                gone = time.time()
+            if pid is not None and gone is not None:
+                self.windows.append((gone - self.SHUTDOWN_SECONDS,
+                                     time.time()))
+                log("dockerd restarted by someone else")
+                gone = None
+            last = pid
+
+    def close(self):
+        self.stop.set()
         self.thread.join(5)
 
 
@@ -267,6 +313,7 @@ class Churn:
         self.stop = threading.Event()
         self.d = None
         self.events = None
+        self.engine = EngineWatch()
         self.hook_on = False
 
     def now(self):
@@ -295,6 +342,8 @@ class Churn:
         for full_name, args in WORLD:
             self.d.double.control("POST", "repos",
                                   dict(args, full_name=full_name))
+        if self.opts.self_check:
+            self.d.double.control("POST", "repos", {"full_name": IDLE_REPO})
         self.d.start()
         wait_for(lambda: self.d.api_health()[0].status == 200, 30,
                  "/api/v1/health to be healthy")
@@ -324,10 +373,23 @@ class Churn:
                                       "duration": duration,
                                       "hook": self.hook_on}
 
+    def extra_runner(self):
+        """One runner no job asked for, through the REST API, on a
+        repository that never gets a job: the driver's own check that a
+        runner too many is seen."""
+        r = harness.request("POST", self.d.port, "/api/v1/runners", body={
+            "scope": "repo", "scope_name": IDLE_REPO,
+            "labels": ["self-hosted", "linux"]}, timeout=60)
+        self.note("extra-runner", status=r.status)
+
     def load(self, until):
         next_hook = self.now() + HOOK_PERIOD
+        extra_at = until / 2 if self.opts.self_check else None
         while self.now() < until and not self.stop.is_set():
             self.queue_one()
+            if extra_at is not None and self.now() >= extra_at:
+                self.extra_runner()
+                extra_at = None
             if self.now() >= next_hook:
                 self.set_hook(not self.hook_on)
                 next_hook += HOOK_PERIOD
@@ -367,7 +429,13 @@ class Churn:
 
     def fault_dockerd(self):
         stopped = time.time()
-        away = restart_dockerd(self.opts.dockerd_log)
+        self.engine.ours.set()
+        try:
+            away = restart_dockerd(self.opts.dockerd_log)
+        finally:
+            # The watcher sees the new pid within half a second.
+            time.sleep(1)
+            self.engine.ours.clear()
         self.dockerd_restarts.append((stopped, time.time()))
         self.note("dockerd", away=round(away, 1))
 
@@ -455,7 +523,8 @@ class Churn:
     def lost_mid_job(self, job):
         end = job["started_at"] + job["duration"] + 5
         return any(stopped <= end and back >= job["started_at"]
-                   for stopped, back in self.dockerd_restarts)
+                   for stopped, back in self.dockerd_restarts +
+                   self.engine.windows)
 
     def drain(self, timeout):
         """Until no servable job is queued, and none in progress but for
@@ -570,20 +639,21 @@ class Churn:
         self.drain(opts.drain)
         final = resources(self.d)
         result = self.check(baseline, final)
-        self.settle_log()
+        self.finish_daemon()
         result.update({
             "duration": opts.duration, "rate": opts.rate,
             "chaos": opts.chaos, "seed": opts.seed,
             "chaos_events": self.chaos_log,
             "chaos_counts": self.counts(),
             "dockerd_restarts": len(self.dockerd_restarts),
+            "dockerd_restarts_by_others": len(self.engine.windows),
             "resources": {"baseline": baseline, "final": final,
                           "fd_slack": opts.fd_slack,
                           "pss_slack_kib": opts.pss_slack_kib},
             "elapsed": round(self.now(), 1)})
         return result
 
-    def settle_log(self):
+    def finish_daemon(self):
         alive = self.d.proc.poll() is None and \
             set(self.d.roles()) == set(harness.ROLES)
         if not alive:
@@ -603,6 +673,7 @@ class Churn:
 
     def close(self):
         self.stop.set()
+        self.engine.close()
         if self.events is not None:
             self.events.close()
         if self.d is not None and not isinstance(self.d, _Closed):
@@ -638,6 +709,9 @@ def parse(argv):
     ap.add_argument("--pss-slack-kib", type=int, default=16384)
     ap.add_argument("--dockerd-log", default="/tmp/churn-dockerd.log")
     ap.add_argument("--json", help="write the result there too")
+    ap.add_argument("--self-check", action="store_true",
+                    help="start one runner too many halfway through, "
+                    "through the REST API: the run must then fail")
     opts = ap.parse_args(argv)
     if opts.seed is None:
         opts.seed = random.randrange(1 << 30)
