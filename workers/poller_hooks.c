@@ -33,6 +33,7 @@
 #define CLEANUP_PAGES_MAX	50
 #define CLEANUP_ROWS_MAX	1000	/* runners listed in one answer */
 #define CLEANUP_ERRORS_MAX	50
+#define CLEANUP_INFLIGHT	2	/* runner lists read at once */
 
 /* ---- webhook deliveries ---------------------------------------------- */
 
@@ -263,8 +264,12 @@ struct stale_runner {
 	char		*sr_scope_name;
 };
 
+struct scope_fetch;
+
 struct cleanup_run {
 	TAILQ_ENTRY(cleanup_run) cr_entry;
+	TAILQ_HEAD(, scope_fetch) cr_pending;	/* lists not yet asked for */
+	size_t			 cr_active;	/* lists being read */
 	enum github_cleanup_mode cr_mode;
 	int			 cr_periodic;
 	struct ipc_channel	*cr_chan;	/* NULL when nobody waits */
@@ -287,6 +292,7 @@ struct cleanup_run {
 
 /* GitHub's runner list of one scope, read page after page. */
 struct scope_fetch {
+	TAILQ_ENTRY(scope_fetch) sf_entry;
 	struct cleanup_run	*sf_run;
 	char			*sf_scope;
 	char			*sf_scope_name;
@@ -363,11 +369,25 @@ stale_free(struct stale_runner *sr)
 }
 
 static void
+scope_fetch_free(struct scope_fetch *sf)
+{
+	free(sf->sf_scope);
+	free(sf->sf_scope_name);
+	free(sf->sf_url);
+	free(sf);
+}
+
+static void
 cleanup_run_free(struct cleanup_run *run)
 {
-	size_t	 i;
+	struct scope_fetch	*sf;
+	size_t			 i;
 
 	TAILQ_REMOVE(&ph_runs, run, cr_entry);
+	while ((sf = TAILQ_FIRST(&run->cr_pending)) != NULL) {
+		TAILQ_REMOVE(&run->cr_pending, sf, sf_entry);
+		scope_fetch_free(sf);
+	}
 	for (i = 0; i < run->cr_nstale; i++)
 		stale_free(&run->cr_stale[i]);
 	free(run->cr_stale);
@@ -542,6 +562,8 @@ cleanup_listed(struct cleanup_run *run)
 		cleanup_finish(run);
 }
 
+static void	 scope_fetch_pump(struct cleanup_run *);
+
 static void
 scope_fetch_end(struct scope_fetch *sf, const char *err)
 {
@@ -552,10 +574,11 @@ scope_fetch_end(struct scope_fetch *sf, const char *err)
 		cleanup_error(run, "runners of %s %s: %s", sf->sf_scope,
 		    sf->sf_scope_name, err);
 	}
-	free(sf->sf_scope);
-	free(sf->sf_scope_name);
-	free(sf->sf_url);
-	free(sf);
+	scope_fetch_free(sf);
+	run->cr_active--;
+
+	/* The next lists start while this one still holds the run. */
+	scope_fetch_pump(run);
 	if (--run->cr_listing == 0)
 		cleanup_listed(run);
 }
@@ -715,6 +738,26 @@ scope_fetch_page(struct scope_fetch *sf)
 		scope_fetch_end(sf, "the request did not start");
 }
 
+/*
+ * A few lists at a time: GitHub asks for requests in series, and a
+ * cleanup of hundreds of repositories must not starve the polling.
+ */
+static void
+scope_fetch_pump(struct cleanup_run *run)
+{
+	struct scope_fetch	*sf;
+
+	while ((sf = TAILQ_FIRST(&run->cr_pending)) != NULL &&
+	    (ph_stopping || run->cr_active < CLEANUP_INFLIGHT)) {
+		TAILQ_REMOVE(&run->cr_pending, sf, sf_entry);
+		run->cr_active++;
+		if (ph_stopping)
+			scope_fetch_end(sf, "the poller is stopping");
+		else
+			scope_fetch_page(sf);
+	}
+}
+
 static void
 scope_fetch_start(struct cleanup_run *run, const char *scope,
     const char *scope_name)
@@ -734,7 +777,8 @@ scope_fetch_start(struct cleanup_run *run, const char *scope,
 	    scope_name, "runners?per_page=100");
 	run->cr_scopes++;
 	run->cr_listing++;
-	scope_fetch_page(sf);
+	TAILQ_INSERT_TAIL(&run->cr_pending, sf, sf_entry);
+	scope_fetch_pump(run);
 }
 
 /* Each scope once, whichever list it came from. */
@@ -773,6 +817,7 @@ cleanup_start(enum github_cleanup_mode mode, struct ipc_channel *ch,
 	if (req != NULL)
 		run->cr_req.m_hdr = req->m_hdr;
 	run->cr_req.m_fd = -1;
+	TAILQ_INIT(&run->cr_pending);
 	buf_init(&run->cr_rows);
 	jw_init(&run->cr_rows_jw, &run->cr_rows);
 	jw_array_begin(&run->cr_rows_jw);

@@ -74,6 +74,26 @@ def first_discovery(a, files, interval):
     raise SystemExit("bench: discovery did not settle in 300 s")
 
 
+def settle(a, interval, limit=300):
+    """Steady state: two intervals in a row in which every GET was
+    conditional, so that every validator is known (the first pass of the
+    GitHub cleanup over the runner lists of every repository takes a
+    while)."""
+    deadline = time.monotonic() + limit
+    quiet = 0
+    while quiet < 2 and time.monotonic() < deadline:
+        a.d.double.clear_requests()
+        time.sleep(interval)
+        reqs = a.d.double.requests()
+        if reqs and all("If-None-Match" in r["headers"] for r in reqs
+                        if r["method"] == "GET"):
+            quiet += 1
+        else:
+            quiet = 0
+    if quiet < 2:
+        raise SystemExit("bench: no steady state in %d s" % limit)
+
+
 def bench_polling(n, interval):
     with ta.Auto(ta.pools(*POOLS), interval=interval, purge=interval,
                  world=world(n)) as a:
@@ -84,7 +104,7 @@ def bench_polling(n, interval):
               "%.1f s" % (n, 3 * n, done - t0))
         print("  requests: %d in all, %d charged, %d answered 304" %
               (total, charged, cached))
-        time.sleep(2 * interval)
+        settle(a, interval)
         a.d.double.clear_requests()
         time.sleep(5 * interval)
         total, charged, cached = counts(a.d.double.requests())
