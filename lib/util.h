@@ -11,6 +11,14 @@
 
 #define nitems(a)	(sizeof(a) / sizeof((a)[0]))
 
+/* glibc's <sys/queue.h> lacks it; the caller includes <sys/queue.h>. */
+#ifndef TAILQ_FOREACH_SAFE
+#define TAILQ_FOREACH_SAFE(var, head, field, tvar)			\
+	for ((var) = TAILQ_FIRST(head);					\
+	    (var) != NULL && ((tvar) = TAILQ_NEXT(var, field), 1);	\
+	    (var) = (tvar))
+#endif
+
 void	*xmalloc(size_t);
 void	*xcalloc(size_t, size_t);
 void	*xreallocarray(void *, size_t, size_t);

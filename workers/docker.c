@@ -40,12 +40,6 @@
 #define EXITED_KEEP_SECONDS	600
 #define SWEEP_SECONDS		30
 
-#ifndef TAILQ_FOREACH_SAFE
-#define TAILQ_FOREACH_SAFE(var, head, field, tvar)			\
-	for ((var) = TAILQ_FIRST(head);					\
-	    (var) != NULL && ((tvar) = TAILQ_NEXT(var, field), 1);	\
-	    (var) = (tvar))
-#endif
 
 /* A runner of the table, with what the worker needs to follow it. */
 struct managed_runner {

@@ -25,13 +25,6 @@
 #include "runner.h"
 #include "util.h"
 
-/* glibc's <sys/queue.h> lacks it. */
-#ifndef TAILQ_FOREACH_SAFE
-#define TAILQ_FOREACH_SAFE(var, head, field, tvar)			\
-	for ((var) = TAILQ_FIRST(head);					\
-	    (var) != NULL && ((tvar) = TAILQ_NEXT(var, field), 1);	\
-	    (var) = (tvar))
-#endif
 
 #define GITHUB_CACHE_BUCKETS	1024
 

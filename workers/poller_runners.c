@@ -27,13 +27,6 @@
 #include "supervisor.h"
 #include "util.h"
 
-/* glibc's <sys/queue.h> lacks it. */
-#ifndef TAILQ_FOREACH_SAFE
-#define TAILQ_FOREACH_SAFE(var, head, field, tvar)			\
-	for ((var) = TAILQ_FIRST(head);					\
-	    (var) != NULL && ((tvar) = TAILQ_NEXT(var, field), 1);	\
-	    (var) = (tvar))
-#endif
 
 #define CREATE_COUNT_MAX	1000
 #define RECENT_TTL_MS		(60 * 1000)
@@ -1079,6 +1072,20 @@ job_get_group(struct create_job *cj)
 	job_fetch_groups(cj, url, 0);
 }
 
+/* Registers a planned job's runners: a token, or the group for JIT. */
+static void
+job_launch(struct create_job *cj, enum log_category category)
+{
+	TAILQ_INSERT_TAIL(&pr_jobs, cj, cj_entry);
+	log_info(category, "registering %zu runner%s of pool %s for %s %s",
+	    cj->cj_n, cj->cj_n == 1 ? "" : "s", cj->cj_pool, cj->cj_scope,
+	    cj->cj_scope_name);
+	if (cj->cj_token_mode)
+		job_get_token(cj);
+	else
+		job_get_group(cj);
+}
+
 /* ---- the request from httpd ------------------------------------------- */
 
 struct create_req {
@@ -1317,14 +1324,7 @@ poller_on_runner_create(struct ipc_channel *ch, struct ipc_msg *msg,
 	cj->cj_chan = ch;
 	cj->cj_req.m_hdr = msg->m_hdr;
 	cj->cj_req.m_fd = -1;
-	TAILQ_INSERT_TAIL(&pr_jobs, cj, cj_entry);
-	log_info(LC_REQUEST, "registering %zu runner%s of pool %s for %s %s",
-	    cj->cj_n, cj->cj_n == 1 ? "" : "s", cj->cj_pool, cj->cj_scope,
-	    cj->cj_scope_name);
-	if (cj->cj_token_mode)
-		job_get_token(cj);
-	else
-		job_get_group(cj);
+	job_launch(cj, LC_REQUEST);
 	return 0;
 }
 
@@ -1699,14 +1699,7 @@ poller_runners_start(const char *pool, const char *scope,
 	}
 	create_req_free(&cr);
 
-	TAILQ_INSERT_TAIL(&pr_jobs, cj, cj_entry);
-	log_info(LC_INFO, "starting %zu runner%s of pool %s for %s %s",
-	    cj->cj_n, cj->cj_n == 1 ? "" : "s", cj->cj_pool, cj->cj_scope,
-	    cj->cj_scope_name);
-	if (cj->cj_token_mode)
-		job_get_token(cj);
-	else
-		job_get_group(cj);
+	job_launch(cj, LC_INFO);
 	return 0;
 }
 
