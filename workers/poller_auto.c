@@ -126,6 +126,8 @@ struct start_hist {
 struct auto_done {
 	uint64_t	 ad_id;
 	uint64_t	 ad_until_ms;
+	uint64_t	 ad_left_ms;	/* when it left the queue */
+	int		 ad_completed;
 };
 
 enum auto_phase {
@@ -412,20 +414,27 @@ jobs_clear(void)
 	pa_jobs = NULL;
 }
 
+/*
+ * A job that left the queue.  A completed one never comes back; one that
+ * went in progress may be queued again (GitHub requeues a job its runner
+ * did not pick up), but only news younger than its leaving says so: a
+ * poll round that began before it cannot bring it back.
+ */
 static int
-done_has(uint64_t id)
+done_has(uint64_t id, uint64_t seen_ms)
 {
 	uint64_t	 now = monotonic_ms();
 	size_t		 i;
 
 	for (i = 0; i < pa_ndone; i++)
 		if (pa_done[i].ad_id == id && pa_done[i].ad_until_ms > now)
-			return 1;
+			return pa_done[i].ad_completed ||
+			    seen_ms <= pa_done[i].ad_left_ms;
 	return 0;
 }
 
 static void
-done_add(uint64_t id)
+done_add(uint64_t id, int completed)
 {
 	uint64_t	 now = monotonic_ms();
 	size_t		 i, oldest = 0;
@@ -440,8 +449,12 @@ done_add(uint64_t id)
 	}
 	if (i == pa_ndone && pa_ndone < AUTO_DONE_MAX)
 		oldest = pa_ndone++;
+	if (pa_done[oldest].ad_id != id || pa_done[oldest].ad_until_ms <= now)
+		pa_done[oldest].ad_completed = 0;
 	pa_done[oldest].ad_id = id;
 	pa_done[oldest].ad_until_ms = now + AUTO_DONE_TTL_MS;
+	pa_done[oldest].ad_left_ms = now;
+	pa_done[oldest].ad_completed |= completed;
 }
 
 static const char *
@@ -456,15 +469,18 @@ labels_text(const struct strlist *sl, char *out, size_t outlen)
 	return out;
 }
 
-/* Adds a queued job, or refreshes it; NULL if it is known done. */
+/*
+ * Adds a queued job seen at seen_ms (monotonic), or refreshes it; NULL if
+ * it is known to have left the queue since.
+ */
 static struct auto_job *
 job_queued(uint64_t id, const char *repo, const struct strlist *labels,
-    int64_t created)
+    int64_t created, uint64_t seen_ms)
 {
 	struct auto_job	*aj;
 	char		 text[256];
 
-	if (done_has(id))
+	if (done_has(id, seen_ms))
 		return NULL;
 	if ((aj = job_find(id)) != NULL)
 		return aj;
@@ -829,6 +845,7 @@ job_went_in_progress(const struct json_doc *doc, int obj, uint64_t id)
 	free(runner);
 	log_debug(LC_INFO, "job %" PRIu64 " of %s is in progress", aj->aj_id,
 	    aj->aj_repo);
+	done_add(aj->aj_id, 0);
 	job_remove(aj);
 }
 
@@ -866,7 +883,8 @@ on_jobs_page(const struct json_doc *doc, const char *repo)
 		    NULL && github_parse_time(created, &t) == -1)
 			t = 0;
 		free(created);
-		if ((aj = job_queued(id, repo, &labels, (int64_t)t)) != NULL)
+		if ((aj = job_queued(id, repo, &labels, (int64_t)t,
+		    pa_poll_start_ms)) != NULL)
 			aj->aj_poll_gen = pa_poll_gen;
 		strlist_clear(&labels, 0);
 	}
@@ -1609,7 +1627,7 @@ poller_auto_on_job(const struct webhook_delivery *wd)
 	switch (wd->wd_action) {
 	case WEBHOOK_QUEUED:
 		if ((aj = job_queued(wd->wd_job_id, wd->wd_repository,
-		    &wd->wd_labels, 0)) == NULL)
+		    &wd->wd_labels, 0, monotonic_ms())) == NULL)
 			return;
 		aj->aj_hook_ms = monotonic_ms();
 		auto_schedule("webhook");
@@ -1619,8 +1637,7 @@ poller_auto_on_job(const struct webhook_delivery *wd)
 			job_timed(aj, wd->wd_runner_name, unix_ms());
 		/* FALLTHROUGH */
 	case WEBHOOK_COMPLETED:
-		if (wd->wd_action == WEBHOOK_COMPLETED)
-			done_add(wd->wd_job_id);
+		done_add(wd->wd_job_id, wd->wd_action == WEBHOOK_COMPLETED);
 		if ((aj = job_find(wd->wd_job_id)) != NULL) {
 			log_debug(LC_INFO, "job %" PRIu64 " of %s is %s",
 			    aj->aj_id, aj->aj_repo,
