@@ -439,8 +439,11 @@ def test_cleanup_removes_exited_and_stuck_runners():
         time.sleep(2.5)     # past the stuck pool's bootstrap_timeout
         r = request("POST", d.port, "/api/v1/runners/cleanup", body={})
         check(r.status == 200, "cleanup: %d" % r.status)
-        check(r.json()["data"]["removed"] >= 2, "cleanup removed %r" %
-              r.json()["data"])
+        # The docker worker's own sweep may have taken the stuck one
+        # first; then the cleanup finds only the exited one.
+        swept = "runner %s did not come online" % stuck in d.log()
+        check(r.json()["data"]["removed"] >= (1 if swept else 2),
+              "cleanup removed %r" % r.json()["data"])
         wait_for(lambda: not managed_containers(all_states=True), 15,
                  "the stuck container removed")
         wait_for(lambda: stuck not in api_runners(d) and
