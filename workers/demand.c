@@ -141,6 +141,26 @@ demand_runner_serves(const struct demand_runner *r,
 	return reach && demand_labels_cover(&r->dr_labels, &j->dj_labels);
 }
 
+void
+demand_busy_may_cover(struct demand_runner *runners, size_t nrunners,
+    const struct demand_job *jobs, size_t njobs)
+{
+	struct demand_runner	*r;
+	size_t			 i, j;
+
+	for (i = 0; i < nrunners; i++) {
+		r = &runners[i];
+		if (r->dr_status != RUNNER_BUSY || r->dr_busy_since_ms == 0)
+			continue;
+		for (j = 0; j < njobs; j++)
+			if (jobs[j].dj_seen_ms < r->dr_busy_since_ms &&
+			    demand_runner_serves(r, &jobs[j])) {
+				r->dr_status = RUNNER_STARTING;
+				break;
+			}
+	}
+}
+
 static int
 job_available(const struct demand_job *j)
 {

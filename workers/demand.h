@@ -58,6 +58,7 @@ struct demand_job {
 	const char	*dj_scope;
 	const char	*dj_scope_name;
 	int64_t		 dj_first_seen;		/* for oldest first */
+	uint64_t	 dj_seen_ms;		/* last seen queued */
 };
 
 /*
@@ -74,6 +75,7 @@ struct demand_runner {
 	const char		*dr_scope;	/* "repo" or "org" */
 	const char		*dr_scope_name;
 	enum runner_status	 dr_status;
+	uint64_t		 dr_busy_since_ms; /* see below */
 };
 
 /*
@@ -137,5 +139,18 @@ int	 demand_pool_choose(const struct demand_pool *, size_t,
  */
 int	 demand_runner_serves(const struct demand_runner *,
 	    const struct demand_job *);
+
+/*
+ * A runner reported busy may have taken a job that the caller's list
+ * still shows queued, because the news that the job left is not in yet:
+ * counting the runner as busy would start a second runner for that job.
+ * dr_busy_since_ms is when the caller first saw the runner busy, 0 once
+ * it knows which job the runner took.  Every busy runner with a job it
+ * could serve that was last seen queued (dj_seen_ms, the same clock)
+ * before it went busy is counted as starting instead: it stands for that
+ * job until fresher news about the queue arrives.
+ */
+void	 demand_busy_may_cover(struct demand_runner *, size_t,
+	    const struct demand_job *, size_t);
 
 #endif

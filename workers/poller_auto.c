@@ -103,6 +103,7 @@ struct auto_job {
 	int64_t		 aj_queued_ms;	/* Unix ms: webhook or first sight */
 	uint64_t	 aj_poll_gen;	/* poll round that saw it queued */
 	uint64_t	 aj_hook_ms;	/* when a webhook said queued */
+	uint64_t	 aj_seen_ms;	/* the latest news that said queued */
 };
 
 /* Seconds a job waited, by pool: Prometheus histograms. */
@@ -482,8 +483,11 @@ job_queued(uint64_t id, const char *repo, const struct strlist *labels,
 
 	if (done_has(id, seen_ms))
 		return NULL;
-	if ((aj = job_find(id)) != NULL)
+	if ((aj = job_find(id)) != NULL) {
+		if (seen_ms > aj->aj_seen_ms)
+			aj->aj_seen_ms = seen_ms;
 		return aj;
+	}
 	if (pa_njobs >= AUTO_JOBS_MAX) {
 		if (!pa_jobs_full_logged)
 			log_warnx(LC_WARNING, "%d jobs are queued; ignoring "
@@ -500,6 +504,7 @@ job_queued(uint64_t id, const char *repo, const struct strlist *labels,
 	strlist_copy(&aj->aj_labels, labels);
 	aj->aj_first_seen = created > 0 ? created : (int64_t)time(NULL);
 	aj->aj_queued_ms = unix_ms();
+	aj->aj_seen_ms = seen_ms;
 	log_debug(LC_INFO, "job %" PRIu64 " of %s is queued for [%s]", id,
 	    repo, labels_text(labels, text, sizeof(text)));
 	return aj;
@@ -825,7 +830,10 @@ job_labels(const struct json_doc *doc, int obj, struct strlist *labels)
 	return 0;
 }
 
-/* Polling saw a job of the table in progress: it leaves, timed. */
+/*
+ * Polling saw a job in progress: the runner that took it is named, and
+ * if the job is in the table it leaves, timed.
+ */
 static void
 job_went_in_progress(const struct json_doc *doc, int obj, uint64_t id)
 {
@@ -834,13 +842,16 @@ job_went_in_progress(const struct json_doc *doc, int obj, uint64_t id)
 	time_t		 t;
 	int64_t		 picked_ms = unix_ms();
 
-	if ((aj = job_find(id)) == NULL)
+	runner = json_member_str(doc, obj, "runner_name");
+	poller_runners_job_named(runner);
+	if ((aj = job_find(id)) == NULL) {
+		free(runner);
 		return;
+	}
 	if ((started = json_member_str(doc, obj, "started_at")) != NULL &&
 	    github_parse_time(started, &t) == 0 && t > 0)
 		picked_ms = (int64_t)t * 1000;
 	free(started);
-	runner = json_member_str(doc, obj, "runner_name");
 	job_timed(aj, runner, picked_ms);
 	free(runner);
 	log_debug(LC_INFO, "job %" PRIu64 " of %s is in progress", aj->aj_id,
@@ -1381,6 +1392,7 @@ auto_jobs_view(struct auto_jobs_view *jv)
 		dj->dj_labels = pa_jobs[i].aj_labels;
 		dj->dj_repo = pa_jobs[i].aj_repo;
 		dj->dj_first_seen = pa_jobs[i].aj_first_seen;
+		dj->dj_seen_ms = pa_jobs[i].aj_seen_ms;
 		jv->jv_n++;
 	}
 }
@@ -1431,6 +1443,7 @@ auto_schedule(const char *why)
 	pools = auto_pools(&npools);
 	auto_jobs_view(&jv);
 	nrunners = poller_runners_demand(&runners);
+	demand_busy_may_cover(runners, nrunners, jv.jv_jobs, jv.jv_n);
 	demand_compute(&pa_demand, pools, npools, jv.jv_jobs, jv.jv_n,
 	    runners, nrunners, &res);
 
@@ -1633,6 +1646,7 @@ poller_auto_on_job(const struct webhook_delivery *wd)
 		auto_schedule("webhook");
 		break;
 	case WEBHOOK_IN_PROGRESS:
+		poller_runners_job_named(wd->wd_runner_name);
 		if ((aj = job_find(wd->wd_job_id)) != NULL)
 			job_timed(aj, wd->wd_runner_name, unix_ms());
 		/* FALLTHROUGH */

@@ -94,6 +94,19 @@ struct recent_runner {
 	uint64_t		 rr_until_ms;
 };
 
+/*
+ * A runner seen busy, or named by GitHub as the one that took a job.
+ * While its job is not named, the scheduler may count it as covering a
+ * job its queue still shows (demand_busy_may_cover()).
+ */
+struct busy_runner {
+	TAILQ_ENTRY(busy_runner) br_entry;
+	char			*br_name;
+	uint64_t		 br_since_ms;	/* first seen busy, or 0 */
+	uint64_t		 br_touched_ms;
+	int			 br_job_named;
+};
+
 struct cached_token {
 	TAILQ_ENTRY(cached_token) ct_entry;
 	char			*ct_scope;	/* "repo:o/r" or "org:o" */
@@ -145,6 +158,7 @@ struct gone_runner {
 
 TAILQ_HEAD(create_jobs, create_job);
 TAILQ_HEAD(recent_runners, recent_runner);
+TAILQ_HEAD(busy_runners, busy_runner);
 TAILQ_HEAD(cached_tokens, cached_token);
 TAILQ_HEAD(cached_groups, cached_group);
 TAILQ_HEAD(etag_entries, etag_entry);
@@ -153,6 +167,7 @@ static struct github		*pr_github;
 static int			 pr_stopping;
 static struct create_jobs	 pr_jobs = TAILQ_HEAD_INITIALIZER(pr_jobs);
 static struct recent_runners	 pr_recent = TAILQ_HEAD_INITIALIZER(pr_recent);
+static struct busy_runners	 pr_busy = TAILQ_HEAD_INITIALIZER(pr_busy);
 static struct cached_tokens	 pr_tokens = TAILQ_HEAD_INITIALIZER(pr_tokens);
 static struct cached_groups	 pr_groups = TAILQ_HEAD_INITIALIZER(pr_groups);
 static struct etag_entries	 pr_etags = TAILQ_HEAD_INITIALIZER(pr_etags);
@@ -203,6 +218,70 @@ recent_prune(void)
 	TAILQ_FOREACH_SAFE(rr, &pr_recent, rr_entry, next)
 		if (table_find(rr->rr_name) != NULL || now >= rr->rr_until_ms)
 			recent_free(rr);
+}
+
+static struct busy_runner *
+busy_find(const char *name, int create)
+{
+	struct busy_runner	*br;
+
+	TAILQ_FOREACH(br, &pr_busy, br_entry)
+		if (strcmp(br->br_name, name) == 0)
+			break;
+	if (br == NULL && create) {
+		br = xcalloc(1, sizeof(*br));
+		br->br_name = xstrdup(name);
+		TAILQ_INSERT_TAIL(&pr_busy, br, br_entry);
+	}
+	if (br != NULL)
+		br->br_touched_ms = monotonic_ms();
+	return br;
+}
+
+static void
+busy_free(struct busy_runner *br)
+{
+	TAILQ_REMOVE(&pr_busy, br, br_entry);
+	free(br->br_name);
+	free(br);
+}
+
+/*
+ * Notes when each runner of a new table was first seen busy, and forgets
+ * the runners gone from it a while ago (a job may be named late).
+ */
+static void
+busy_update(void)
+{
+	struct busy_runner	*br, *next;
+	uint64_t		 now = monotonic_ms();
+	size_t			 i;
+
+	for (i = 0; i < pr_ntable; i++) {
+		if (pr_table[i].rn_status != RUNNER_BUSY)
+			continue;
+		br = busy_find(pr_table[i].rn_name, 1);
+		if (br->br_since_ms == 0)
+			br->br_since_ms = now;
+	}
+	TAILQ_FOREACH_SAFE(br, &pr_busy, br_entry, next)
+		if (table_find(br->br_name) == NULL &&
+		    now - br->br_touched_ms >= RECENT_TTL_MS)
+			busy_free(br);
+}
+
+static void
+busy_clear(void)
+{
+	while (!TAILQ_EMPTY(&pr_busy))
+		busy_free(TAILQ_FIRST(&pr_busy));
+}
+
+void
+poller_runners_job_named(const char *name)
+{
+	if (name != NULL && *name != '\0' && table_find(name) != NULL)
+		busy_find(name, 1)->br_job_named = 1;
 }
 
 /* Runners of a pool that count against its max_runners. */
@@ -1379,6 +1458,7 @@ poller_on_runner_table(struct ipc_channel *ch, struct ipc_msg *msg,
 		log_debug(LC_MONITOR, "first runner table: %zu runners", n);
 	pr_have_table = 1;
 	recent_prune();
+	busy_update();
 	poller_auto_runners_changed();
 	return 0;
 }
@@ -1569,6 +1649,7 @@ poller_runners_free(void)
 
 	while (!TAILQ_EMPTY(&pr_recent))
 		recent_free(TAILQ_FIRST(&pr_recent));
+	busy_clear();
 	while ((ct = TAILQ_FIRST(&pr_tokens)) != NULL) {
 		TAILQ_REMOVE(&pr_tokens, ct, ct_entry);
 		free(ct->ct_scope);
@@ -1720,6 +1801,7 @@ demand_add(struct demand_runner **out, size_t *n, size_t *cap,
 	dr->dr_scope = scope;
 	dr->dr_scope_name = scope_name;
 	dr->dr_status = status;
+	dr->dr_busy_since_ms = 0;
 }
 
 size_t
@@ -1728,6 +1810,7 @@ poller_runners_demand(struct demand_runner **out)
 	struct create_job	*cj;
 	struct create_item	*ci;
 	struct recent_runner	*rr;
+	struct busy_runner	*br;
 	const struct runner	*rn;
 	size_t			 i, n = 0, cap = 0;
 
@@ -1737,6 +1820,10 @@ poller_runners_demand(struct demand_runner **out)
 		rn = &pr_table[i];
 		demand_add(out, &n, &cap, rn->rn_pool, &rn->rn_labels,
 		    rn->rn_scope, rn->rn_scope_name, rn->rn_status);
+		if (rn->rn_status == RUNNER_BUSY &&
+		    (br = busy_find(rn->rn_name, 0)) != NULL &&
+		    !br->br_job_named)
+			(*out)[n - 1].dr_busy_since_ms = br->br_since_ms;
 	}
 	TAILQ_FOREACH(cj, &pr_jobs, cj_entry)
 		for (i = 0; i < cj->cj_n; i++) {

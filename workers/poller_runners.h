@@ -64,6 +64,11 @@ void	 poller_runners_pool_labels(const struct pool *, struct strlist *);
  * points into the poller's tables.
  */
 int	 poller_runners_started(const char *, const char **, int64_t *);
+/*
+ * GitHub named this runner as the one that took a job (a webhook, or a
+ * job seen in progress): from now on it is busy with a known job.
+ */
+void	 poller_runners_job_named(const char *);
 
 int	 poller_on_runner_create(struct ipc_channel *, struct ipc_msg *,
 	    void *);

@@ -29,7 +29,8 @@ def test_churn_with_chaos_keeps_every_invariant():
             [sys.executable, DRIVER, "--binary", harness.BINARY,
              "--duration", str(DURATION), "--chaos", "--json", result_path,
              "--dockerd-log", os.path.join(out, "dockerd.log")],
-            stdout=subprocess.DEVNULL, stderr=log, timeout=DURATION + 900)
+            stdout=subprocess.DEVNULL, stderr=log, timeout=DURATION + 900,
+            env=dict(os.environ, EPHEMERD_KEEP_TMP=out))
     check(os.path.exists(result_path), "the driver wrote no result "
           "(status %d); see %s" % (p.returncode, log_path))
     with open(result_path, encoding="utf-8") as f:

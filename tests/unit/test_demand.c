@@ -193,6 +193,59 @@ test_jobs_minus_idle(void **state)
 	free_all(pools, 1, jobs, 5, runners, 3);
 }
 
+/*
+ * A runner that went busy after a job was last seen queued may have taken
+ * that job: it stands for it until fresher news, or until its job is
+ * named, so that the job does not get a second runner.
+ */
+static void
+test_busy_may_cover(void **state)
+{
+	struct demand_pool	 pools[1];
+	struct demand_job	 jobs[1];
+	struct demand_runner	 runners[2];
+	struct demand_state	 st;
+	struct demand_result	 res;
+
+	(void)state;
+	demand_state_init(&st);
+	pools[0] = pool("default", "self-hosted,linux", 10);
+	jobs[0] = job(1, "self-hosted,linux", "o/r", 1);
+	jobs[0].dj_seen_ms = 1000;
+	runners[0] = runner("default", "self-hosted,linux", "repo", "o/r",
+	    RUNNER_BUSY);
+	runners[0].dr_busy_since_ms = 2000;
+	/* Busy on another repository: it cannot have taken the job. */
+	runners[1] = runner("default", "self-hosted,linux", "repo", "o/x",
+	    RUNNER_BUSY);
+	runners[1].dr_busy_since_ms = 2000;
+
+	demand_busy_may_cover(runners, 2, jobs, 1);
+	assert_int_equal(runners[0].dr_status, RUNNER_STARTING);
+	assert_int_equal(runners[1].dr_status, RUNNER_BUSY);
+	demand_compute(&st, pools, 1, jobs, 1, runners, 2, &res);
+	assert_int_equal(total_starts(&res), 0);
+	demand_result_free(&res);
+
+	/* Seen queued after the runner went busy: a runner is wanted. */
+	runners[0].dr_status = RUNNER_BUSY;
+	jobs[0].dj_seen_ms = 2500;
+	demand_busy_may_cover(runners, 2, jobs, 1);
+	assert_int_equal(runners[0].dr_status, RUNNER_BUSY);
+	demand_compute(&st, pools, 1, jobs, 1, runners, 2, &res);
+	assert_int_equal(total_starts(&res), 1);
+	demand_result_free(&res);
+
+	/* Old news again, but the runner's job is known (since 0). */
+	jobs[0].dj_seen_ms = 1000;
+	runners[0].dr_busy_since_ms = 0;
+	demand_busy_may_cover(runners, 2, jobs, 1);
+	assert_int_equal(runners[0].dr_status, RUNNER_BUSY);
+
+	demand_state_free(&st);
+	free_all(pools, 1, jobs, 1, runners, 2);
+}
+
 /* max_runners counts starting, idle and busy runners of the pool. */
 static void
 test_max_runners(void **state)
@@ -547,6 +600,7 @@ main(void)
 		cmocka_unit_test(test_pool_choice),
 		cmocka_unit_test(test_jobs_minus_idle),
 		cmocka_unit_test(test_max_runners),
+		cmocka_unit_test(test_busy_may_cover),
 		cmocka_unit_test(test_two_sets_one_pool),
 		cmocka_unit_test(test_matching_not_greedy),
 		cmocka_unit_test(test_scopes),
