@@ -58,6 +58,14 @@ void	 httpd_send_envelope(struct evhttp_request *, int, const char *,
 	    const char *, const char *);
 
 void	 httpd_send_error(struct evhttp_request *, int, const char *);
+struct ipc_msg;
+/*
+ * Answers with a peer's reply of u16 status, str message and blob data
+ * (a JSON object, or with the last argument set an array too); 504 when
+ * msg is NULL (no answer in time), 502 when it is malformed.
+ */
+void	 httpd_send_peer_answer(struct evhttp_request *,
+	    const struct ipc_msg *, const char *, int);
 
 /* httpd_docs.c */
 const char *httpd_openapi_text(size_t *);

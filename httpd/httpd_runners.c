@@ -529,28 +529,27 @@ httpd_runners_cleanup(struct evhttp_request *req, const char *param)
 /* Every scope is read page after page, then runners deleted in series. */
 #define GITHUB_CLEANUP_TIMEOUT_MS	120000
 
-/* The poller's answer: u16 status, str message, blob data (JSON object). */
-static void
-github_cleanup_on_reply(struct ipc_channel *ch, struct ipc_msg *msg,
-    void *arg)
+/*
+ * The envelope for a peer's answer of u16 status, str message and blob
+ * data.  The data is passed on only as JSON of the expected kind (an
+ * object, or with arrays_ok an array too): peers are not trusted.
+ */
+void
+httpd_send_peer_answer(struct evhttp_request *req, const struct ipc_msg *msg,
+    const char *peer, int arrays_ok)
 {
-	struct http_wait	*hw = arg;
-	struct evhttp_request	*req = http_wait_end(hw);
 	struct ipc_reader	 r;
 	struct json_doc		 doc;
 	const uint8_t		*blob;
 	const char		*why;
-	char			*message = NULL, *data = NULL;
+	char			*message, *data = NULL, text[96];
 	size_t			 len;
-	int			 status;
+	int			 status, type;
 
-	(void)ch;
-	free(hw);
-	if (req == NULL)
-		return;
 	if (msg == NULL) {
-		httpd_send_envelope(req, 504, "error", NULL,
-		    "the poller did not answer in time");
+		snprintf(text, sizeof(text), "the %s did not answer in time",
+		    peer);
+		httpd_send_error(req, 504, text);
 		return;
 	}
 	ipc_reader_init(&r, msg->m_data, msg->m_hdr.ih_len);
@@ -558,15 +557,16 @@ github_cleanup_on_reply(struct ipc_channel *ch, struct ipc_msg *msg,
 	message = ipc_get_str(&r);
 	blob = ipc_get_blob(&r, &len);
 	if (ipc_reader_done(&r) == -1 || status < 200 || status > 599) {
-		httpd_send_envelope(req, 502, "error", NULL,
-		    "malformed answer from the poller");
+		snprintf(text, sizeof(text), "malformed answer from the %s",
+		    peer);
+		httpd_send_error(req, 502, text);
 		free(message);
 		return;
 	}
-	/* Passed on only as JSON of the expected kind: peers are untrusted. */
+
 	if (len > 0 && json_parse(&doc, (const char *)blob, len, &why) == 0) {
-		if (json_type(&doc, 0) == JSON_OBJECT ||
-		    json_type(&doc, 0) == JSON_ARRAY)
+		type = json_type(&doc, 0);
+		if (type == JSON_OBJECT || (arrays_ok && type == JSON_ARRAY))
 			data = xstrndup((const char *)blob, len);
 		json_free(&doc);
 	}
@@ -574,6 +574,19 @@ github_cleanup_on_reply(struct ipc_channel *ch, struct ipc_msg *msg,
 	    data, message);
 	free(data);
 	free(message);
+}
+
+static void
+github_cleanup_on_reply(struct ipc_channel *ch, struct ipc_msg *msg,
+    void *arg)
+{
+	struct http_wait	*hw = arg;
+	struct evhttp_request	*req = http_wait_end(hw);
+
+	(void)ch;
+	free(hw);
+	if (req != NULL)
+		httpd_send_peer_answer(req, msg, "poller", 1);
 }
 
 static void

@@ -4,7 +4,6 @@
  * the X-Hub-Signature-256 header to the poller, which verifies it and
  * says what the answer is.
  */
-#include <ctype.h>
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -14,15 +13,13 @@
 #include <strings.h>
 
 #include "httpd.h"
-#include "json.h"
 #include "log.h"
 #include "supervisor.h"
 #include "util.h"
+#include "webhook.h"
 
 /* GitHub counts a delivery as failed after 10 s without an answer. */
 #define WEBHOOK_TIMEOUT_MS	8000
-#define WEBHOOK_EVENT_MAX	64
-#define WEBHOOK_DELIVERY_MAX	64
 #define WEBHOOK_SIGNATURE_MAX	256
 
 /* A delivery waiting for the poller; the client may leave first. */
@@ -36,22 +33,6 @@ webhook_on_client_close(void *arg)
 	struct webhook_wait	*ww = arg;
 
 	ww->ww_req = NULL;
-}
-
-/* Event names are [a-z_]; delivery ids GUIDs, but any visible ASCII. */
-static int
-header_token_ok(const char *s, size_t max, int visible)
-{
-	size_t	 i, len = strlen(s);
-
-	if (len == 0 || len > max)
-		return 0;
-	for (i = 0; i < len; i++)
-		if (!(visible ? isgraph((unsigned char)s[i]) &&
-		    s[i] != '"' && s[i] != '\\' :
-		    isalnum((unsigned char)s[i]) || s[i] == '_'))
-			return 0;
-	return 1;
 }
 
 /* GitHub may send a form; its hook settings choose the content type. */
@@ -85,12 +66,11 @@ webhook_check_headers(struct evhttp_request *req, const char **event,
 		httpd_send_error(req, 400, "missing X-GitHub-Event header");
 		return -1;
 	}
-	if (!header_token_ok(*event, WEBHOOK_EVENT_MAX, 0)) {
+	if (!webhook_header_valid(*event, 0)) {
 		httpd_send_error(req, 400, "malformed X-GitHub-Event header");
 		return -1;
 	}
-	if (*delivery != NULL && !header_token_ok(*delivery,
-	    WEBHOOK_DELIVERY_MAX, 1)) {
+	if (*delivery != NULL && !webhook_header_valid(*delivery, 1)) {
 		httpd_send_error(req, 400, "malformed X-GitHub-Delivery "
 		    "header");
 		return -1;
@@ -109,43 +89,13 @@ webhook_on_reply(struct ipc_channel *ch, struct ipc_msg *msg, void *arg)
 {
 	struct webhook_wait	*ww = arg;
 	struct evhttp_request	*req = ww->ww_req;
-	struct ipc_reader	 r;
-	struct json_doc		 doc;
-	const uint8_t		*blob;
-	const char		*why;
-	char			*message, *data = NULL;
-	size_t			 len;
-	int			 status;
 
 	(void)ch;
 	free(ww);
 	if (req == NULL)
 		return;
 	httpd_conn_watch(req, NULL, NULL);
-	if (msg == NULL) {
-		httpd_send_error(req, 504, "the poller did not answer in time");
-		return;
-	}
-
-	ipc_reader_init(&r, msg->m_data, msg->m_hdr.ih_len);
-	status = ipc_get_u16(&r);
-	message = ipc_get_str(&r);
-	blob = ipc_get_blob(&r, &len);
-	if (ipc_reader_done(&r) == -1 || status < 200 || status > 599) {
-		httpd_send_error(req, 502, "malformed answer from the poller");
-		free(message);
-		return;
-	}
-	/* Data is passed on only as a JSON object: peers are not trusted. */
-	if (len > 0 && json_parse(&doc, (const char *)blob, len, &why) == 0) {
-		if (json_type(&doc, 0) == JSON_OBJECT)
-			data = xstrndup((const char *)blob, len);
-		json_free(&doc);
-	}
-	httpd_send_envelope(req, status, status < 300 ? "success" : "error",
-	    data, message);
-	free(data);
-	free(message);
+	httpd_send_peer_answer(req, msg, "poller", 0);
 }
 
 void

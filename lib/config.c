@@ -178,6 +178,7 @@ config_init(struct config *cfg)
 	cfg->c_webhook_secret_file = xstrdup("");
 	cfg->c_private_key_file = xstrdup("");
 	cfg->c_ca_file = xstrdup("");
+	cfg->c_mutation_interval_ms = 1000;
 
 	cfg->c_discovery_mode = DISCOVERY_ALL;
 	cfg->c_organization = xstrdup("");

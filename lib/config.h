@@ -76,6 +76,7 @@ struct config {
 	char			*c_private_key;		/* secret: PEM */
 	uint64_t		 c_installation_id;
 	char			*c_ca_file;
+	uint32_t		 c_mutation_interval_ms;
 
 	int			 c_auto_create;
 	enum discovery_mode	 c_discovery_mode;

@@ -692,6 +692,8 @@ static const struct key_rule github_rules[] = {
 	{ "installation_id", K_U64, C(c_installation_id), 0, UINT64_MAX, NULL,
 	    NULL },
 	{ "ca_file", K_STR, C(c_ca_file), 0, 0, NULL, NULL },
+	{ "mutation_interval_ms", K_U32, C(c_mutation_interval_ms), 0, 60000,
+	    NULL, NULL },
 	{ NULL, K_STR, 0, 0, 0, NULL, NULL }
 };
 

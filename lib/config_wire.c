@@ -73,6 +73,7 @@ encode_poller(const struct config *cfg, struct buf *b)
 	ipc_put_str(b, cfg->c_private_key);
 	ipc_put_u64(b, cfg->c_installation_id);
 	ipc_put_str(b, cfg->c_ca_file);
+	ipc_put_u32(b, cfg->c_mutation_interval_ms);
 	ipc_put_u8(b, cfg->c_auto_create != 0);
 	ipc_put_u8(b, (uint8_t)cfg->c_discovery_mode);
 	ipc_put_str(b, cfg->c_organization);
@@ -306,6 +307,7 @@ decode_poller(struct config *cfg, struct ipc_reader *r, const char **why)
 	get_secret(r, &cfg->c_private_key);
 	cfg->c_installation_id = ipc_get_u64(r);
 	get_str(r, &cfg->c_ca_file);
+	cfg->c_mutation_interval_ms = ipc_get_u32(r);
 	cfg->c_auto_create = ipc_get_bool(r);
 	mode = ipc_get_u8(r);
 	if (mode != DISCOVERY_ALL && mode != DISCOVERY_ORGANIZATION) {

@@ -91,6 +91,12 @@ static CURLcode	 http_setup_common(struct http_xfer *,
 static CURLcode	 http_setup_method(struct http_xfer *,
 		    const struct http_request *);
 
+struct event_base *
+http_client_base(const struct http_client *c)
+{
+	return c->hc_base;
+}
+
 struct http_client *
 http_client_new(struct event_base *base)
 {

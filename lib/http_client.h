@@ -40,6 +40,7 @@ struct http_request {
 };
 
 struct http_client *http_client_new(struct event_base *);
+struct event_base *http_client_base(const struct http_client *);
 /* Cancels every request in flight, calling their done functions. */
 void	 http_client_free(struct http_client *);
 /*

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include <curl/curl.h>
+#include <event2/event.h>
 
 #include "counters.h"
 #include "github.h"
@@ -66,6 +67,9 @@ struct github_call {
 	char			*gc_body;
 	char			*gc_etag;
 	long			 gc_timeout_ms;
+
+	int			 gc_spaced;	/* waits for its turn */
+	int			 gc_mutation;	/* the one mutation out */
 };
 
 /* A walk along the pages of a list. */
@@ -108,6 +112,11 @@ struct github {
 
 	struct github_app	*gh_app;
 	long			 gh_next_wait_id;	/* above http ids */
+
+	/* Mutations go one at a time, c_mutation_interval_ms apart. */
+	struct event		*gh_spacing_ev;
+	int			 gh_mutating;
+	uint64_t		 gh_mutated_ms;	/* monotonic: the last sent */
 };
 
 /* The x-ratelimit-* headers of one answer; -1 where absent. */
@@ -117,6 +126,13 @@ struct github_limits {
 	int64_t			 gl_reset;
 	int			 gl_core;	/* the primary (core) budget */
 };
+
+static void	 github_spacing_arm(struct github *);
+static void	 github_spacing_fire(evutil_socket_t, short, void *);
+static void	 github_call_fail(struct github_call *, const char *);
+static long	 github_dispatch(struct github *, struct github_call *,
+		    const char *, const char *, const char *, const char *,
+		    long);
 
 static int
 github_owner_valid(const char *s, size_t len)
@@ -680,6 +696,9 @@ github_new(struct http_client *http, const struct config *conf)
 	TAILQ_INIT(&gh->gh_walks);
 	gh->gh_app = github_app_new(gh, conf);
 	gh->gh_next_wait_id = LONG_MAX / 2;
+	if ((gh->gh_spacing_ev = evtimer_new(http_client_base(http),
+	    github_spacing_fire, gh)) == NULL)
+		fatalx("cannot create a timer");
 	github_current = gh;
 	return gh;
 }
@@ -1080,6 +1099,117 @@ github_get_stats(const struct github *gh, struct github_stats *gs)
 
 /* ---- requests ---------------------------------------------------------- */
 
+/* ---- mutations, one at a time --------------------------------------- */
+
+/*
+ * GitHub asks for POST, PATCH, PUT and DELETE requests to be sent one
+ * after the other, a second apart, or its secondary rate limit may stop
+ * the integration.  Those that must wait keep their place in line; JIT
+ * configurations and tokens go before deregistrations, which no job
+ * waits for.  An App's installation token is exempt: the mutation
+ * waiting for it would otherwise wait for itself.
+ */
+static int
+github_is_spaced(const struct github *gh, const char *method,
+    const char *url)
+{
+	const struct config	*conf = gh->gh_conf;
+
+	return conf->c_mutation_interval_ms > 0 &&
+	    strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0 &&
+	    !github_app_url_is_app(conf->c_api_url, url);
+}
+
+static struct github_call *
+github_spaced_next(struct github *gh)
+{
+	struct github_call	*gc, *first = NULL;
+
+	TAILQ_FOREACH(gc, &gh->gh_calls, gc_entry) {
+		if (!gc->gc_spaced)
+			continue;
+		if (strcmp(gc->gc_method, "DELETE") != 0)
+			return gc;
+		if (first == NULL)
+			first = gc;
+	}
+	return first;
+}
+
+static int
+github_mutation_waits(struct github *gh, const char *method, const char *url)
+{
+	if (!github_is_spaced(gh, method, url))
+		return 0;
+	return gh->gh_mutating || github_spaced_next(gh) != NULL ||
+	    monotonic_ms() < gh->gh_mutated_ms +
+	    gh->gh_conf->c_mutation_interval_ms;
+}
+
+static void
+github_spacing_arm(struct github *gh)
+{
+	uint64_t	 now = monotonic_ms(), due;
+	struct timeval	 tv = { 0, 0 };
+
+	if (gh->gh_spacing_ev == NULL || gh->gh_mutating ||
+	    github_spaced_next(gh) == NULL)
+		return;
+	due = gh->gh_mutated_ms + gh->gh_conf->c_mutation_interval_ms;
+	if (due > now) {
+		tv.tv_sec = (time_t)((due - now) / 1000);
+		tv.tv_usec = (suseconds_t)((due - now) % 1000 * 1000);
+	}
+	evtimer_add(gh->gh_spacing_ev, &tv);
+}
+
+static void
+github_spacing_fire(evutil_socket_t fd, short what, void *arg)
+{
+	struct github		*gh = arg;
+	struct github_call	*gc;
+	char			*method, *url, *body, *etag, why[256];
+	int64_t			 now = github_now(gh);
+	long			 id;
+
+	(void)fd;
+	(void)what;
+	if (gh->gh_mutating || (gc = github_spaced_next(gh)) == NULL)
+		return;
+	if (monotonic_ms() < gh->gh_mutated_ms +
+	    gh->gh_conf->c_mutation_interval_ms) {
+		github_spacing_arm(gh);
+		return;
+	}
+	TAILQ_REMOVE(&gh->gh_calls, gc, gc_entry);
+	gc->gc_spaced = gc->gc_waiting = 0;
+	method = gc->gc_method;
+	url = gc->gc_url;
+	body = gc->gc_body;
+	etag = gc->gc_etag;
+	gc->gc_method = gc->gc_url = gc->gc_body = gc->gc_etag = NULL;
+
+	github_pause_expire(gh, now);
+	if (gh->gh_pause != PAUSE_NONE) {
+		snprintf(why, sizeof(why), "GitHub requests paused for %lld "
+		    "s: %s", github_seconds_left(gh->gh_pause_until, now),
+		    gh->gh_pause_why);
+		gh->gh_stats.gs_refused++;
+		github_call_fail(gc, why);
+		github_spacing_arm(gh);
+	} else {
+		gc->gc_sent = now;
+		id = github_dispatch(gh, gc, method, url, body, etag,
+		    gc->gc_timeout_ms);
+		if (id == -1)
+			github_call_fail(gc, "cannot start the request");
+	}
+	free(method);
+	free(url);
+	free(body);
+	free(etag);
+}
+
 static void
 github_call_forget_request(struct github_call *gc)
 {
@@ -1090,9 +1220,14 @@ github_call_forget_request(struct github_call *gc)
 	gc->gc_method = gc->gc_url = gc->gc_body = gc->gc_etag = NULL;
 }
 
+/* The mutation out has ended: the next may go once its time comes. */
 static void
 github_call_free(struct github_call *gc)
 {
+	if (gc->gc_mutation && gc->gc_gh != NULL) {
+		gc->gc_gh->gh_mutating = 0;
+		github_spacing_arm(gc->gc_gh);
+	}
 	github_call_forget_request(gc);
 	free(gc->gc_cache_url);
 	free(gc);
@@ -1318,7 +1453,8 @@ github_wait(struct github *gh, struct github_call *gc, const char *method,
     const char *url, const char *body, const char *etag, long timeout_ms)
 {
 	gc->gc_waiting = 1;
-	gc->gc_wait_id = ++gh->gh_next_wait_id;
+	if (gc->gc_wait_id == 0)
+		gc->gc_wait_id = ++gh->gh_next_wait_id;
 	gc->gc_method = xstrdup(method);
 	gc->gc_url = xstrdup(url);
 	gc->gc_body = body != NULL ? xstrdup(body) : NULL;
@@ -1366,6 +1502,26 @@ github_request_app(struct github *gh, struct github_call *gc,
 	}
 }
 
+/* Sends with the token, or the App's credentials; -1 leaves gc alone. */
+static long
+github_dispatch(struct github *gh, struct github_call *gc,
+    const char *method, const char *url, const char *body, const char *etag,
+    long timeout_ms)
+{
+	const struct config	*conf = gh->gh_conf;
+
+	if (github_is_spaced(gh, method, url)) {
+		gc->gc_mutation = 1;
+		gh->gh_mutating = 1;
+		gh->gh_mutated_ms = monotonic_ms();
+	}
+	if (github_app_configured(conf))
+		return github_request_app(gh, gc, method, url, body, etag,
+		    timeout_ms);
+	return github_send(gh, gc, method, url, body, etag, timeout_ms,
+	    conf->c_token);
+}
+
 long
 github_request(struct github *gh, const char *method, const char *url,
     const char *body, const char *etag, long timeout_ms, http_done_fn done,
@@ -1396,13 +1552,14 @@ github_request(struct github *gh, const char *method, const char *url,
 		return id;
 	}
 
-	if (github_app_configured(conf))
-		id = github_request_app(gh, gc, method, url, body, etag,
-		    timeout_ms);
-	else
-		id = github_send(gh, gc, method, url, body, etag, timeout_ms,
-		    conf->c_token);
-	if (id == -1)
+	if (github_mutation_waits(gh, method, url)) {
+		gc->gc_spaced = 1;
+		id = github_wait(gh, gc, method, url, body, etag, timeout_ms);
+		github_spacing_arm(gh);
+		return id;
+	}
+	if ((id = github_dispatch(gh, gc, method, url, body, etag,
+	    timeout_ms)) == -1)
 		github_call_free(gc);
 	return id;
 }
@@ -1421,7 +1578,8 @@ github_cancel(struct github *gh, long id)
 		return;
 	}
 	TAILQ_REMOVE(&gh->gh_calls, gc, gc_entry);
-	github_app_cancel(gh->gh_app, gc);
+	if (!gc->gc_spaced && gh->gh_app != NULL)
+		github_app_cancel(gh->gh_app, gc);
 	github_call_fail(gc, "cancelled");
 }
 
@@ -1562,6 +1720,27 @@ github_json(struct json_doc *doc, const struct http_response *res,
 }
 
 void
+github_drop_waiting(struct github *gh)
+{
+	struct github_call	*gc;
+
+	if (gh == NULL)
+		return;
+	for (;;) {
+		TAILQ_FOREACH(gc, &gh->gh_calls, gc_entry)
+			if (gc->gc_waiting)
+				break;
+		if (gc == NULL)
+			return;
+		TAILQ_REMOVE(&gh->gh_calls, gc, gc_entry);
+		if (!gc->gc_spaced && gh->gh_app != NULL)
+			github_app_cancel(gh->gh_app, gc);
+		gc->gc_spaced = gc->gc_waiting = 0;
+		github_call_fail(gc, "the GitHub client is stopping");
+	}
+}
+
+void
 github_free(struct github *gh)
 {
 	struct github_call	*gc;
@@ -1573,6 +1752,8 @@ github_free(struct github *gh)
 	 * Answers still to come find no client and reach nobody; requests
 	 * that waited for a token never had one.
 	 */
+	event_free(gh->gh_spacing_ev);
+	gh->gh_spacing_ev = NULL;
 	github_app_free(gh->gh_app);
 	while ((gc = TAILQ_FIRST(&gh->gh_calls)) != NULL) {
 		TAILQ_REMOVE(&gh->gh_calls, gc, gc_entry);

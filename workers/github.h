@@ -158,6 +158,12 @@ struct github_stats {
 struct github *github_new(struct http_client *, const struct config *);
 void	 github_free(struct github *);
 /*
+ * Answers every request not sent yet (waiting for its turn among the
+ * mutations, or for an App token) with hr_status 0: the first step of a
+ * shutdown, once the callers start nothing new.
+ */
+void	 github_drop_waiting(struct github *);
+/*
  * Starts a request; body is JSON text or NULL, etag an If-None-Match
  * value or NULL, timeout_ms 0 for GITHUB_TIMEOUT_MS.  Returns the
  * http_client id, or -1.  done is called exactly once, never from inside

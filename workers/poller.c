@@ -191,6 +191,7 @@ poller_shutdown(void)
 	poller_auto_stop();
 	poller_hooks_stop();
 	poller_runners_stop();
+	github_drop_waiting(poller_github);
 	if (poller_http != NULL) {
 		http_client_free(poller_http);
 		poller_http = NULL;

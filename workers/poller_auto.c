@@ -458,6 +458,19 @@ done_add(uint64_t id, int completed)
 	pa_done[oldest].ad_completed |= completed;
 }
 
+/* True if the job went in progress lately and was not seen completed. */
+static int
+done_in_progress(uint64_t id)
+{
+	uint64_t	 now = monotonic_ms();
+	size_t		 i;
+
+	for (i = 0; i < pa_ndone; i++)
+		if (pa_done[i].ad_id == id && pa_done[i].ad_until_ms > now)
+			return !pa_done[i].ad_completed;
+	return 0;
+}
+
 static const char *
 labels_text(const struct strlist *sl, char *out, size_t outlen)
 {
@@ -1620,15 +1633,92 @@ poller_auto_free(void)
 
 /* ---- webhooks ------------------------------------------------------- */
 
+/*
+ * A queued delivery for a job that went in progress: GitHub queues a job
+ * again when the runner it was given never took it, but it also delivers
+ * out of order.  Only the job itself, read back, says which.
+ */
+struct job_check {
+	uint64_t	 jc_id;
+	char		*jc_repo;
+	uint64_t	 jc_asked_ms;
+};
+
+static void
+job_check_on_answer(struct http_response *res, void *arg)
+{
+	struct job_check	*jc = arg;
+	struct auto_job		*aj;
+	struct json_doc		 doc;
+	struct strlist		 labels;
+	const char		*why;
+	int			 tok, queued;
+
+	if (pa_stopping || res->hr_status != 200 ||
+	    github_json(&doc, res, &why) == -1) {
+		log_debug(LC_INFO, "job %" PRIu64 " of %s: cannot read it "
+		    "back (%ld); polling will tell", jc->jc_id, jc->jc_repo,
+		    res->hr_status);
+		goto done;
+	}
+	tok = json_type(&doc, 0) == JSON_OBJECT ?
+	    json_object_get(&doc, 0, "status") : -1;
+	queued = tok != -1 && json_streq(&doc, tok, "queued");
+	memset(&labels, 0, sizeof(labels));
+	if (queued && job_labels(&doc, 0, &labels) == 0 &&
+	    (aj = job_queued(jc->jc_id, jc->jc_repo, &labels, 0,
+	    jc->jc_asked_ms)) != NULL) {
+		log_info(LC_INFO, "job %" PRIu64 " of %s is queued again",
+		    jc->jc_id, jc->jc_repo);
+		aj->aj_hook_ms = jc->jc_asked_ms;
+		auto_schedule("job queued again");
+	} else if (!queued)
+		log_info(LC_INFO, "job %" PRIu64 " of %s: its queued delivery "
+		    "came after it went in progress, and is ignored",
+		    jc->jc_id, jc->jc_repo);
+	strlist_clear(&labels, 0);
+	json_free(&doc);
+ done:
+	free(jc->jc_repo);
+	free(jc);
+}
+
+static void
+job_check_start(uint64_t id, const char *repo)
+{
+	struct job_check	*jc;
+	char			*url;
+
+	jc = xcalloc(1, sizeof(*jc));
+	jc->jc_id = id;
+	jc->jc_repo = xstrdup(repo);
+	jc->jc_asked_ms = monotonic_ms();
+	xasprintf(&url, "%s/repos/%s/actions/jobs/%" PRIu64,
+	    child.cs_config.c_api_url, repo, id);
+	if (github_request(pa_github, "GET", url, NULL, NULL, 0,
+	    job_check_on_answer, jc) == -1) {
+		free(jc->jc_repo);
+		free(jc);
+	}
+	free(url);
+}
+
 void
 poller_auto_on_job(const struct webhook_delivery *wd)
 {
 	struct auto_job	*aj;
 	char		 scope_name[GITHUB_OWNER_MAX + GITHUB_REPO_MAX + 2];
+	char		 err[256];
 	const char	*scope;
 
 	if (!pa_enabled || pa_stopping || wd->wd_repository == NULL)
 		return;
+	if (github_scope_check("repo", wd->wd_repository, err,
+	    sizeof(err)) == -1) {
+		log_warnx(LC_WARNING, "job %" PRIu64 ": %s", wd->wd_job_id,
+		    err);
+		return;
+	}
 	if (job_scope(wd->wd_repository, &scope, scope_name,
 	    sizeof(scope_name)) == -1) {
 		log_info(LC_INFO, "job %" PRIu64 " of %s: not in organization "
@@ -1639,6 +1729,10 @@ poller_auto_on_job(const struct webhook_delivery *wd)
 
 	switch (wd->wd_action) {
 	case WEBHOOK_QUEUED:
+		if (done_in_progress(wd->wd_job_id)) {
+			job_check_start(wd->wd_job_id, wd->wd_repository);
+			break;
+		}
 		if ((aj = job_queued(wd->wd_job_id, wd->wd_repository,
 		    &wd->wd_labels, 0, monotonic_ms())) == NULL)
 			return;

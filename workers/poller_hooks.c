@@ -1,13 +1,14 @@
 /*
  * Webhook deliveries and the GitHub cleanup, the poller's side.  httpd
  * forwards deliveries unverified: the signature is checked here, where
- * the secret is.  The cleanup deletes GitHub's offline registrations of
- * this instance's runners that have no container, when httpd asks and
- * every purge_interval while discovery.cleanup_github is on.
+ * the secret is.  The cleanup deletes GitHub's registrations of this
+ * instance's runners that have no container and run no job, when httpd
+ * asks and every purge_interval while discovery.cleanup_github is on.
+ * GitHub's online flag is not trusted: it lags behind a runner process
+ * that died.
  */
 #include <sys/queue.h>
 
-#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,7 +39,7 @@
 /* ---- webhook deliveries ---------------------------------------------- */
 
 /* The identifiers of the last deliveries acted on, in a ring. */
-static char	 ph_seen[HOOKS_DELIVERIES_KEPT][HOOKS_DELIVERY_ID_MAX + 1];
+static char	 ph_seen[HOOKS_DELIVERIES_KEPT][WEBHOOK_DELIVERY_MAX + 1];
 static size_t	 ph_seen_next;
 static struct counter_set ph_counts;
 
@@ -55,22 +56,6 @@ struct delivery_in {
 	const uint8_t	*di_body;
 	size_t		 di_len;
 };
-
-/* What httpd lets through: events [A-Za-z0-9_], ids visible ASCII. */
-static int
-token_valid(const char *s, size_t max, int empty_ok, int visible)
-{
-	size_t	 i, len = strlen(s);
-
-	if (len > max || (len == 0 && !empty_ok))
-		return 0;
-	for (i = 0; i < len; i++)
-		if (!(visible ? isgraph((unsigned char)s[i]) &&
-		    s[i] != '"' && s[i] != '\\' :
-		    isalnum((unsigned char)s[i]) || s[i] == '_'))
-			return 0;
-	return 1;
-}
 
 static void
 delivery_count(const char *result)
@@ -241,8 +226,8 @@ poller_on_webhook(struct ipc_channel *ch, struct ipc_msg *msg, void *arg)
 		log_warnx(LC_ERROR, "malformed webhook message from httpd: %s",
 		    ipc_reader_error(&r));
 		rc = -1;
-	} else if (!token_valid(di.di_event, HOOKS_EVENT_MAX, 0, 0) ||
-	    !token_valid(di.di_id, HOOKS_DELIVERY_ID_MAX, 1, 1)) {
+	} else if (!webhook_header_valid(di.di_event, 0) ||
+	    (di.di_id[0] != '\0' && !webhook_header_valid(di.di_id, 1))) {
 		log_warnx(LC_ERROR, "malformed webhook message from httpd: "
 		    "bad event name or delivery id");
 		rc = -1;
@@ -256,7 +241,7 @@ poller_on_webhook(struct ipc_channel *ch, struct ipc_msg *msg, void *arg)
 
 /* ---- cleaning up GitHub ----------------------------------------------- */
 
-/* An offline registration of ours without a container. */
+/* A registration of ours without a container or a job. */
 struct stale_runner {
 	uint64_t	 sr_id;
 	char		*sr_name;
@@ -426,7 +411,7 @@ cleanup_message(const struct cleanup_run *run, char *msg, size_t len)
 		    run->cr_nrows, run->cr_nrows == 1 ? "" : "s",
 		    child.cs_config.c_instance);
 	else
-		snprintf(msg, len, "%s %zu offline runner%s of instance %s "
+		snprintf(msg, len, "%s %zu idle runner%s of instance %s "
 		    "without a container; %zu kept", verb, run->cr_nrows,
 		    run->cr_nrows == 1 ? "" : "s", child.cs_config.c_instance,
 		    run->cr_kept);
@@ -507,7 +492,7 @@ cleanup_on_delete(struct http_response *res, void *arg)
 
 	if (res->hr_status == 204 || res->hr_status == 404) {
 		log_info(LC_INFO, "runner %s (GitHub id %llu) deleted from %s "
-		    "%s: offline and without a container", sr->sr_name,
+		    "%s: idle and without a container", sr->sr_name,
 		    (unsigned long long)sr->sr_id, sr->sr_scope,
 		    sr->sr_scope_name);
 		cleanup_row(run, sr);
@@ -668,8 +653,7 @@ scope_fetch_sort(struct scope_fetch *sf, const char *body, size_t len,
 		if (run->cr_mode == CLEANUP_REPORT)
 			report_row(run, sf, gr, &doc,
 			    json_array_get(&doc, arr, (int)i));
-		else if (gr->gr_online || gr->gr_busy ||
-		    poller_runners_has(gr->gr_name))
+		else if (gr->gr_busy || poller_runners_has(gr->gr_name))
 			run->cr_kept++;
 		else
 			stale_add(run, sf, gr);

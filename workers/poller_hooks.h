@@ -14,8 +14,6 @@ struct github;
 
 /* Deliveries remembered by X-GitHub-Delivery, to ignore redeliveries. */
 #define HOOKS_DELIVERIES_KEPT	1024
-#define HOOKS_DELIVERY_ID_MAX	64
-#define HOOKS_EVENT_MAX		64
 
 /* The u8 of MSG_GITHUB_CLEANUP: what to do with GitHub's runner lists. */
 enum github_cleanup_mode {

@@ -31,7 +31,6 @@
 #define CREATE_COUNT_MAX	1000
 #define RECENT_TTL_MS		(60 * 1000)
 #define GROUP_TTL_MS		(10 * 60 * 1000)
-#define ETAG_TTL_MS		(10 * 60 * 1000)
 #define LIST_PAGES_MAX		50
 #define GONE_MAX		256	/* runners remembered once gone */
 
@@ -122,16 +121,6 @@ struct cached_group {
 	uint64_t		 cg_until_ms;
 };
 
-/* The last 200 of a listing URL, to send its ETag back. */
-struct etag_entry {
-	TAILQ_ENTRY(etag_entry)	 ee_entry;
-	char			*ee_url;
-	char			*ee_etag;
-	char			*ee_link;	/* its Link header, or NULL */
-	struct buf		 ee_body;
-	uint64_t		 ee_used_ms;
-};
-
 struct list_fetch;
 typedef void (*list_done_fn)(struct list_fetch *, const char *, void *);
 
@@ -161,7 +150,6 @@ TAILQ_HEAD(recent_runners, recent_runner);
 TAILQ_HEAD(busy_runners, busy_runner);
 TAILQ_HEAD(cached_tokens, cached_token);
 TAILQ_HEAD(cached_groups, cached_group);
-TAILQ_HEAD(etag_entries, etag_entry);
 
 static struct github		*pr_github;
 static int			 pr_stopping;
@@ -170,7 +158,6 @@ static struct recent_runners	 pr_recent = TAILQ_HEAD_INITIALIZER(pr_recent);
 static struct busy_runners	 pr_busy = TAILQ_HEAD_INITIALIZER(pr_busy);
 static struct cached_tokens	 pr_tokens = TAILQ_HEAD_INITIALIZER(pr_tokens);
 static struct cached_groups	 pr_groups = TAILQ_HEAD_INITIALIZER(pr_groups);
-static struct etag_entries	 pr_etags = TAILQ_HEAD_INITIALIZER(pr_etags);
 static struct runner		*pr_table;
 static size_t			 pr_ntable;
 static int			 pr_have_table;
@@ -403,55 +390,6 @@ group_store(const char *org, const char *name, uint64_t id)
 	TAILQ_INSERT_TAIL(&pr_groups, cg, cg_entry);
 }
 
-static void
-etag_free(struct etag_entry *ee)
-{
-	TAILQ_REMOVE(&pr_etags, ee, ee_entry);
-	free(ee->ee_url);
-	free(ee->ee_etag);
-	free(ee->ee_link);
-	buf_free(&ee->ee_body);
-	free(ee);
-}
-
-static struct etag_entry *
-etag_find(const char *url)
-{
-	struct etag_entry	*ee, *next;
-	uint64_t		 now = monotonic_ms();
-
-	TAILQ_FOREACH_SAFE(ee, &pr_etags, ee_entry, next) {
-		if (strcmp(ee->ee_url, url) == 0)
-			return ee;
-		if (now - ee->ee_used_ms > ETAG_TTL_MS)
-			etag_free(ee);
-	}
-	return NULL;
-}
-
-static void
-etag_store(const char *url, const struct http_response *res)
-{
-	struct etag_entry	*ee;
-	char			*etag;
-
-	if ((etag = http_header_get(res, "ETag")) == NULL)
-		return;
-	if ((ee = etag_find(url)) == NULL) {
-		ee = xcalloc(1, sizeof(*ee));
-		ee->ee_url = xstrdup(url);
-		buf_init(&ee->ee_body);
-		TAILQ_INSERT_TAIL(&pr_etags, ee, ee_entry);
-	}
-	free(ee->ee_etag);
-	free(ee->ee_link);
-	ee->ee_etag = etag;
-	ee->ee_link = http_header_get(res, "Link");
-	buf_reset(&ee->ee_body);
-	buf_add(&ee->ee_body, res->hr_body.b_data, res->hr_body.b_len);
-	ee->ee_used_ms = monotonic_ms();
-}
-
 /* ---- GitHub's runner list of one scope -------------------------------- */
 
 static void	 list_fetch_page(struct list_fetch *);
@@ -473,38 +411,27 @@ list_fetch_finish(struct list_fetch *lf, const char *err)
 	list_fetch_free(lf);
 }
 
+/* A page; GitHub's client answers a 304 with the page it cached. */
 static void
 list_fetch_on_page(struct http_response *res, void *arg)
 {
 	struct list_fetch	*lf = arg;
-	struct etag_entry	*ee = NULL;
-	const char		*body, *why;
+	const char		*why;
 	char			*err, *link, *next = NULL;
-	size_t			 len;
 
-	if (res->hr_status == 304 && (ee = etag_find(lf->lf_url)) != NULL) {
-		ee->ee_used_ms = monotonic_ms();
-		body = (const char *)ee->ee_body.b_data;
-		len = ee->ee_body.b_len;
-	} else if (res->hr_status == 200) {
-		etag_store(lf->lf_url, res);
-		body = (const char *)res->hr_body.b_data;
-		len = res->hr_body.b_len;
-	} else {
+	if (res->hr_status != 200) {
 		err = github_error_text(res);
 		list_fetch_finish(lf, err);
 		free(err);
 		return;
 	}
-
-	if (github_parse_runners(body, len, &lf->lf_list, &why) == -1) {
+	if (github_parse_runners((const char *)res->hr_body.b_data,
+	    res->hr_body.b_len, &lf->lf_list, &why) == -1) {
 		list_fetch_finish(lf, why);
 		return;
 	}
-	link = http_header_get(res, "Link");
-	if (link == NULL && ee != NULL && ee->ee_link != NULL)
-		link = xstrdup(ee->ee_link);
-	if (link != NULL)
+
+	if ((link = http_header_get(res, "Link")) != NULL)
 		next = github_link_next(link);
 	free(link);
 	if (next == NULL || pr_stopping || ++lf->lf_pages >= LIST_PAGES_MAX) {
@@ -520,10 +447,8 @@ list_fetch_on_page(struct http_response *res, void *arg)
 static void
 list_fetch_page(struct list_fetch *lf)
 {
-	struct etag_entry	*ee = etag_find(lf->lf_url);
-
-	if (github_request(pr_github, "GET", lf->lf_url, NULL,
-	    ee != NULL ? ee->ee_etag : NULL, 0, list_fetch_on_page, lf) == -1)
+	if (github_request(pr_github, "GET", lf->lf_url, NULL, NULL, 0,
+	    list_fetch_on_page, lf) == -1)
 		list_fetch_finish(lf, "cannot start the request");
 }
 
@@ -746,8 +671,9 @@ dereg_on_delete(struct http_response *res, void *arg)
 	dereg_free(dr);
 }
 
+/* GET or DELETE of the runner's own URL; dr is freed if it cannot go. */
 static void
-dereg_delete(struct dereg *dr)
+dereg_request(struct dereg *dr, const char *method, http_done_fn done)
 {
 	char	*url, suffix[64];
 
@@ -761,13 +687,34 @@ dereg_delete(struct dereg *dr)
 	    (unsigned long long)dr->dr_id);
 	url = github_scope_url(child.cs_config.c_api_url, dr->dr_scope,
 	    dr->dr_scope_name, suffix);
-	if (github_request(pr_github, "DELETE", url, NULL, NULL, 0,
-	    dereg_on_delete, dr) == -1) {
+	if (github_request(pr_github, method, url, NULL, NULL, 0, done,
+	    dr) == -1) {
 		log_warnx(LC_WARNING, "cannot deregister runner %s: the "
 		    "request did not start", dr->dr_name);
 		dereg_free(dr);
 	}
 	free(url);
+}
+
+/*
+ * GitHub removes an ephemeral runner itself once its job is done: a GET
+ * (which costs no mutation) says whether a DELETE is needed at all.
+ */
+static void
+dereg_on_get(struct http_response *res, void *arg)
+{
+	struct dereg	*dr = arg;
+
+	if (res->hr_status == 404)
+		dereg_on_delete(res, dr);
+	else
+		dereg_request(dr, "DELETE", dereg_on_delete);
+}
+
+static void
+dereg_delete(struct dereg *dr)
+{
+	dereg_request(dr, "GET", dereg_on_get);
 }
 
 /* Token runners are known to GitHub by name only: look the id up. */
@@ -1662,8 +1609,6 @@ poller_runners_free(void)
 		free(cg->cg_name);
 		free(cg);
 	}
-	while (!TAILQ_EMPTY(&pr_etags))
-		etag_free(TAILQ_FIRST(&pr_etags));
 	runner_table_free(pr_table, pr_ntable);
 	pr_table = NULL;
 	pr_ntable = 0;

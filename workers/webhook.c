@@ -2,6 +2,7 @@
  * Webhook deliveries: the HMAC-SHA256 check of X-Hub-Signature-256 and
  * the fields of workflow_job and ping payloads that the scheduler uses.
  */
+#include <ctype.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -308,4 +309,20 @@ webhook_delivery_free(struct webhook_delivery *wd)
 	free(wd->wd_created_at);
 	free(wd->wd_zen);
 	memset(wd, 0, sizeof(*wd));
+}
+
+int
+webhook_header_valid(const char *s, int delivery)
+{
+	size_t	 i, len = strlen(s);
+
+	if (len == 0 || len > (delivery ? WEBHOOK_DELIVERY_MAX :
+	    WEBHOOK_EVENT_MAX))
+		return 0;
+	for (i = 0; i < len; i++)
+		if (!(delivery ? isgraph((unsigned char)s[i]) &&
+		    s[i] != '"' && s[i] != '\\' :
+		    isalnum((unsigned char)s[i]) || s[i] == '_'))
+			return 0;
+	return 1;
 }

@@ -16,6 +16,17 @@
 /* GitHub does not deliver larger payloads. */
 #define WEBHOOK_MAX_BODY		(25 * 1024 * 1024)
 #define WEBHOOK_MAX_LABELS		100
+/* The longest X-GitHub-Event and X-GitHub-Delivery values taken. */
+#define WEBHOOK_EVENT_MAX		64
+#define WEBHOOK_DELIVERY_MAX		64
+
+/*
+ * True if s is an acceptable X-GitHub-Event value ([A-Za-z0-9_], not
+ * empty) or, with delivery set, X-GitHub-Delivery value (visible ASCII
+ * but quotes and backslashes, as it is logged and echoed).  httpd checks
+ * the headers with it, and the poller again what httpd sent it.
+ */
+int	 webhook_header_valid(const char *, int);
 
 /*
  * Checks the header value "sha256=<64 hex digits>" against the

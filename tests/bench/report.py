@@ -158,9 +158,13 @@ def main():
     rows = []
     eph = grab(r"^ephemerd, one POST of \d+ runners: ([\d.]+) s", runners)
     loop = grab(r"^shell loop of \d+ docker run -d: +([\d.]+) s", runners)
-    rows.append(("20 runners running, from one request", fmt(eph, "%.2f s"),
+    paced = grab(r"^ephemerd with GitHub's pacing .*: ([\d.]+) s", runners)
+    rows.append(("20 runners running, from one request (JIT requests "
+                 "unpaced, as the loop's)", fmt(eph, "%.2f s"),
                  "shell loop of docker run -d: " + fmt(loop, "%.2f s"),
                  ratio(eph, loop)))
+    rows.append(("the same with GitHub's pacing, one POST a second",
+                 fmt(paced, "%.2f s"), "19 s of pacing alone", ""))
     static = grab(r"^nginx static JSON +([\d.]+)", api)
     for what in ("GET /api/v1/runners", "GET /health"):
         rps = grab(r"^%s +([\d.]+)" % re.escape(what), api)

@@ -393,6 +393,55 @@ def test_auto_webhooks_start_runners_at_once():
         check(d.proc.poll() is None, "ephemerd exited")
 
 
+def test_auto_late_queued_delivery_starts_nothing():
+    """GitHub delivers out of order: a queued delivery that comes after
+    the job went in progress is read back from the job itself and, since
+    the job runs, starts no second runner."""
+    world = [("octo-org/api", {"owner_type": "Organization",
+                               "workflows": {"ci.yml": workflow(LIST)}},
+              [])]
+    with Auto(pools(("linux", ["self-hosted", "linux"])), interval=300,
+              purge=300, world=world,
+              github_yaml="  webhook_secret: \"%s\"\n" % SECRET) as a:
+        d = a.d
+        a.wait_discovered()
+        d.double.control("POST", "webhook", {
+            "url": "http://127.0.0.1:%d/api/v1/webhook" % d.port,
+            "secret": SECRET})
+        job = a.queue("octo-org/api", ["self-hosted", "linux"], duration=12)
+
+        def delivered(action):
+            return [x for x in d.double.deliveries(body=True)
+                    if x["job_id"] == job["id"] and x["action"] == action
+                    and x["answered_at"]]
+        queued = wait_for(lambda: delivered("queued"), 10,
+                          "the queued delivery")[0]
+        wait_for(lambda: delivered("in_progress"), 20,
+                 "the in_progress delivery")
+        check(a.jobs()[job["id"]]["status"] == "in_progress",
+              "the job is not in progress")
+        # Only a runner known to be busy leaves a queued job uncovered.
+        wait_for(lambda: [r for r in tr.api_runners(d).values()
+                          if r["status"] == "busy"], 15,
+                 "the runner to show busy")
+
+        late = d.double.control("POST", "webhook/raw",
+                                {"body": queued["body"]})
+        check(200 <= (late["status_code"] or 0) < 300,
+              "the late queued delivery answered %r" % late)
+        time.sleep(3)
+        check(len(a.registrations()) == 1 and
+              len(tr.managed_containers(all_states=True)) <= 1,
+              "the late delivery started a second runner: %d "
+              "registrations" % len(a.registrations()))
+        path = "/repos/octo-org/api/actions/jobs/%d" % job["id"]
+        check(a.requests("^%s$" % re.escape(path)),
+              "ephemerd did not read the job back")
+        check("queued delivery came after it went in progress" in
+              d.log(), "the log does not say the delivery was ignored")
+        a.wait_completed([job["id"]], timeout=40)
+
+
 def test_auto_survives_faults_and_serves_after():
     world = [("octo-org/api", {"owner_type": "Organization",
                                "workflows": {"ci.yml": workflow(LIST)}},

@@ -1,4 +1,4 @@
-"""Cleaning up GitHub: offline registrations this instance made and that
+"""Cleaning up GitHub: idle registrations this instance made and that
 have no container are deleted, on request (with a dry run) and every
 purge_interval; GET github-status shows them as GitHub does.
 
@@ -78,6 +78,15 @@ def register(d, name):
     return r.json()
 
 
+def make_online(d, name):
+    """Registers and comes online, then its process is gone: GitHub
+    still shows it online and idle for a while."""
+    jit = register(d, name)["encoded_jit_config"]
+    r = request("POST", d.double.port, "/_double/runner/register",
+                body={"jit_config": jit})
+    check(r.status == 200, "register %s: %d" % (name, r.status))
+
+
 def make_busy(d, name):
     """Registers, comes online and takes a job: busy on the double."""
     jit = register(d, name)["encoded_jit_config"]
@@ -122,6 +131,10 @@ def test_cleanup_on_request_and_periodic():
         for name in stale + foreign:
             register(d, name)
         make_busy(d, busy)
+        # A runner whose process died idle: online, not busy, no box.
+        ghost = "eph-%s-default-0000000e" % instance
+        make_online(d, ghost)
+        stale.append(ghost)
 
         # A runner of ours with a container; it never registers itself.
         r = request("POST", d.port, "/api/v1/runners",
@@ -145,8 +158,9 @@ def test_cleanup_on_request_and_periodic():
         check(seen[boxed]["container"] and not seen[stale[0]]["container"],
               "container flags %r" % seen)
         check(seen[busy]["busy"] and seen[busy]["status"] == "online" and
-              seen[stale[0]]["status"] == "offline",
-              "states %r" % seen)
+              seen[stale[0]]["status"] == "offline" and
+              seen[ghost]["status"] == "online" and
+              not seen[ghost]["busy"], "states %r" % seen)
         check(seen[stale[0]]["labels"] == ["self-hosted", "linux"] and
               seen[boxed]["scope_name"] == "octo/hello" and
               seen[boxed]["github_runner_id"] ==
@@ -192,7 +206,7 @@ def test_cleanup_on_request_and_periodic():
         wait_for(lambda: late not in on_double(d), 8,
                  "the periodic cleanup to delete %s" % late)
         d.wait_log(r"INFO poller: periodic GitHub cleanup: deleted 1 "
-                   r"offline runner", 3, start=mark)
+                   r"idle runner", 3, start=mark)
         left = set(on_double(d))
         check(left == everyone - set(stale),
               "after the periodic cleanup: %r" % sorted(left))

@@ -118,10 +118,11 @@ def runner_env(info):
 class Runners:
     """A daemon with the runner pool, and a clean engine afterwards."""
 
-    def __init__(self, image=RUNNER_IMAGE, max_runners=12):
+    def __init__(self, image=RUNNER_IMAGE, max_runners=12, github_yaml=""):
         build_runner_image()
         remove_managed()
-        self.d = Daemon(pools=pool(image, max_runners))
+        self.d = Daemon(pools=pool(image, max_runners),
+                        github_yaml=github_yaml)
 
     def __enter__(self):
         # Ready when every process answers and the engine is connected.

@@ -63,6 +63,7 @@ struct seen {
 	char		 se_ims[128];	/* If-Modified-Since */
 	char		 se_auth[128];
 	int		 se_port;	/* the client's, one per connection */
+	uint64_t	 se_ms;		/* monotonic, when it came */
 };
 
 struct server {
@@ -222,6 +223,9 @@ srv_record(struct server *sv, struct evhttp_request *req)
 	case EVHTTP_REQ_POST:
 		m = "POST";
 		break;
+	case EVHTTP_REQ_DELETE:
+		m = "DELETE";
+		break;
 	default:
 		m = "OTHER";
 		break;
@@ -236,6 +240,7 @@ srv_record(struct server *sv, struct evhttp_request *req)
 	evhttp_connection_get_peer(evhttp_request_get_connection(req), &host,
 	    &port);
 	se->se_port = port;
+	se->se_ms = monotonic_ms();
 }
 
 static void
@@ -1053,6 +1058,47 @@ test_refusal_order(void **state)
 	free(url);
 }
 
+/* ---- mutations ---------------------------------------------------------- */
+
+/*
+ * POST and DELETE requests go one at a time, the configured interval
+ * apart, and a deregistration waits behind the registrations.
+ */
+static void
+test_mutations_spaced(void **state)
+{
+	struct fixture	*fx = *state;
+	struct server	*sv = &fx->fx_srv;
+	struct answer	 an[3];
+	const char	*method[3] = { "POST", "DELETE", "POST" };
+	const char	*path[3] = { "/jit/1", "/runner/1", "/jit/2" };
+	char		*url;
+	int		 i;
+
+	fx->fx_conf.c_mutation_interval_ms = 300;
+	memset(an, 0, sizeof(an));
+	for (i = 0; i < 3; i++) {
+		url = url_of(fx, path[i]);
+		assert_true(github_request(fx->fx_gh, method[i], url,
+		    i == 1 ? NULL : "{}", NULL, 0, on_answer, &an[i]) > 0);
+		free(url);
+	}
+	wait_for(fx, &an[0].an_done);
+	wait_for(fx, &an[1].an_done);
+	wait_for(fx, &an[2].an_done);
+
+	assert_int_equal(sv->sv_nseen, 3);
+	assert_string_equal(sv->sv_seen[0].se_uri, "/jit/1");
+	assert_string_equal(sv->sv_seen[1].se_uri, "/jit/2");
+	assert_string_equal(sv->sv_seen[2].se_method, "DELETE");
+	/* Sent 300 ms apart; the network may shift arrivals a little. */
+	for (i = 1; i < 3; i++)
+		assert_true(sv->sv_seen[i].se_ms - sv->sv_seen[i - 1].se_ms >=
+		    250);
+	for (i = 0; i < 3; i++)
+		answer_free(&an[i]);
+}
+
 /* ---- JSON ---------------------------------------------------------------- */
 
 static void
@@ -1121,6 +1167,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_limited, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backoff, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refusal_order, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_mutations_spaced, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_json_checked, setup,
 		    teardown),
