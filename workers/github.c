@@ -6,6 +6,7 @@
 #include <sys/queue.h>
 
 #include <ctype.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -62,6 +63,7 @@ struct github_call {
 	int			 gc_waiting;
 	long			 gc_wait_id;	/* what github_request gave */
 	uint64_t		 gc_installation;	/* 0: no token of one */
+	uint64_t		 gc_want_install;	/* asked for, or 0 */
 	char			*gc_method;
 	char			*gc_url;
 	char			*gc_body;
@@ -1357,7 +1359,12 @@ github_condition(struct github *gh, struct github_call *gc,
 	}
 	if (strcmp(method, "GET") != 0)
 		return NULL;
-	gc->gc_cache_url = xstrdup(url);
+	/* One URL answers each installation its own way. */
+	if (gc->gc_want_install != 0)
+		xasprintf(&gc->gc_cache_url, "%s#installation=%" PRIu64, url,
+		    gc->gc_want_install);
+	else
+		gc->gc_cache_url = xstrdup(url);
 	if ((gk = github_cache_find(gh, url)) == NULL)
 		return NULL;
 	if (gk->gk_etag != NULL)
@@ -1489,8 +1496,8 @@ github_request_app(struct github *gh, struct github_call *gc,
 		return id;
 	}
 
-	switch (github_app_token(gh->gh_app, url, &token, &installation, err,
-	    sizeof(err), github_on_token, gc)) {
+	switch (github_app_token(gh->gh_app, url, gc->gc_want_install, &token,
+	    &installation, err, sizeof(err), github_on_token, gc)) {
 	case 1:
 		gc->gc_installation = installation;
 		return github_send(gh, gc, method, url, body, etag, timeout_ms,
@@ -1527,6 +1534,15 @@ github_request(struct github *gh, const char *method, const char *url,
     const char *body, const char *etag, long timeout_ms, http_done_fn done,
     void *arg)
 {
+	return github_request_as(gh, 0, method, url, body, etag, timeout_ms,
+	    done, arg);
+}
+
+long
+github_request_as(struct github *gh, uint64_t installation,
+    const char *method, const char *url, const char *body, const char *etag,
+    long timeout_ms, http_done_fn done, void *arg)
+{
 	const struct config	*conf = gh->gh_conf;
 	struct github_call	*gc;
 	char			 why[256];
@@ -1535,6 +1551,7 @@ github_request(struct github *gh, const char *method, const char *url,
 
 	gc = xcalloc(1, sizeof(*gc));
 	gc->gc_gh = gh;
+	gc->gc_want_install = installation;
 	gc->gc_sent = now;
 	gc->gc_done = done;
 	gc->gc_arg = arg;

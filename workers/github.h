@@ -177,6 +177,14 @@ void	 github_drop_waiting(struct github *);
  */
 long	 github_request(struct github *, const char *, const char *,
 	    const char *, const char *, long, http_done_fn, void *);
+/*
+ * The same with an App installation's token chosen by its id instead of
+ * by the account in the URL (/installation/... has none); its answers
+ * are cached apart.  A token configuration ignores the id.
+ */
+long	 github_request_as(struct github *, uint64_t, const char *,
+	    const char *, const char *, const char *, long, http_done_fn,
+	    void *);
 
 void	 github_get_stats(const struct github *, struct github_stats *);
 /* 1 while requests are held back; until (epoch s) and why set. */

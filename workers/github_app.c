@@ -38,6 +38,7 @@ struct app_install {
 struct app_waiter {
 	TAILQ_ENTRY(app_waiter)	 aw_entry;
 	char			*aw_account;	/* NULL: the default */
+	uint64_t		 aw_want;	/* asked for by id, or 0 */
 	uint64_t		 aw_installation; /* 0 until known */
 	github_app_token_fn	 aw_fn;
 	void			*aw_arg;
@@ -428,16 +429,24 @@ app_exchange_start(struct github_app *ga, struct app_install *ai)
 }
 
 /*
- * The installation for an account (NULL: the default).  Returns it, or
- * NULL with a reason in err.
+ * The installation asked for by id (want), or else the one for an account
+ * (NULL: the default).  Returns it, or NULL with a reason in err.
  */
 static struct app_install *
-app_resolve(struct github_app *ga, const char *account, char *err,
-    size_t errlen)
+app_resolve(struct github_app *ga, const char *account, uint64_t want,
+    char *err, size_t errlen)
 {
 	struct app_install	*ai;
 	size_t			 i;
 
+	if (want != 0 && want != ga->ga_conf_install) {
+		if (ga->ga_conf_install == 0 &&
+		    (ai = app_install_find(ga, want)) != NULL)
+			return ai;
+		snprintf(err, errlen, "the GitHub App has no installation %"
+		    PRIu64, want);
+		return NULL;
+	}
 	if (ga->ga_conf_install != 0) {
 		if ((ai = app_install_find(ga, ga->ga_conf_install)) == NULL)
 			ai = app_install_add(ga, ga->ga_conf_install, NULL);
@@ -465,12 +474,13 @@ app_fresh(const struct app_install *ai, time_t now)
 }
 
 static void
-app_wait(struct github_app *ga, const char *account, uint64_t installation,
-    github_app_token_fn fn, void *arg)
+app_wait(struct github_app *ga, const char *account, uint64_t want,
+    uint64_t installation, github_app_token_fn fn, void *arg)
 {
 	struct app_waiter	*aw = xcalloc(1, sizeof(*aw));
 
 	aw->aw_account = account != NULL ? xstrdup(account) : NULL;
+	aw->aw_want = want;
 	aw->aw_installation = installation;
 	aw->aw_fn = fn;
 	aw->aw_arg = arg;
@@ -489,7 +499,7 @@ app_resolve_waiters(struct github_app *ga)
 		next = TAILQ_NEXT(aw, aw_entry);
 		if (aw->aw_installation != 0)
 			continue;
-		if ((ai = app_resolve(ga, aw->aw_account, err,
+		if ((ai = app_resolve(ga, aw->aw_account, aw->aw_want, err,
 		    sizeof(err))) == NULL) {
 			TAILQ_REMOVE(&ga->ga_waiters, aw, aw_entry);
 			aw->aw_fn(NULL, 0, err, aw->aw_arg);
@@ -610,26 +620,28 @@ app_on_token(struct http_response *res, void *arg)
 /* ---- the token of a request -------------------------------------------- */
 
 int
-github_app_token(struct github_app *ga, const char *url, const char **token,
-    uint64_t *installation, char *err, size_t errlen,
+github_app_token(struct github_app *ga, const char *url, uint64_t want,
+    const char **token, uint64_t *installation, char *err, size_t errlen,
     github_app_token_fn fn, void *arg)
 {
 	struct app_install	*ai;
-	char			*account;
+	char			*account = NULL;
 	time_t			 now = time(NULL);
 	int			 rc = 0;
 
 	app_follow_config(ga);
-	account = github_app_url_account(ga->ga_conf->c_api_url, url);
-	if (ga->ga_conf_install == 0 && (!ga->ga_listed || (account != NULL &&
-	    app_resolve(ga, account, err, errlen) == NULL &&
+	if (want == 0)
+		account = github_app_url_account(ga->ga_conf->c_api_url, url);
+	if (ga->ga_conf_install == 0 && (!ga->ga_listed ||
+	    ((account != NULL || want != 0) &&
+	    app_resolve(ga, account, want, err, errlen) == NULL &&
 	    now - ga->ga_listed_at >= GITHUB_APP_RELIST_S))) {
-		app_wait(ga, account, 0, fn, arg);
+		app_wait(ga, account, want, 0, fn, arg);
 		app_list_start(ga);
 		goto done;
 	}
 
-	if ((ai = app_resolve(ga, account, err, errlen)) == NULL) {
+	if ((ai = app_resolve(ga, account, want, err, errlen)) == NULL) {
 		rc = -1;
 		goto done;
 	}
@@ -639,7 +651,7 @@ github_app_token(struct github_app *ga, const char *url, const char **token,
 		rc = 1;
 		goto done;
 	}
-	app_wait(ga, account, ai->ai_id, fn, arg);
+	app_wait(ga, account, want, ai->ai_id, fn, arg);
 	app_exchange_start(ga, ai);
 
 done:

@@ -71,13 +71,15 @@ struct github_app *github_app_new(struct github *, const struct config *);
 /* Drops the waiting requests without calling them back. */
 void	 github_app_free(struct github_app *);
 /*
- * The token for a request to url.  Returns 1 with *token (valid until the
- * event loop runs) and *installation set when a fresh one is at hand; 0
- * when fn will be called with arg later (never from inside this call);
- * -1 with a message in err when none can be had.
+ * The token for a request to url, or with want set, of that installation
+ * whatever the url.  Returns 1 with *token (valid until the event loop
+ * runs) and *installation set when a fresh one is at hand; 0 when fn
+ * will be called with arg later (never from inside this call); -1 with a
+ * message in err when none can be had.
  */
-int	 github_app_token(struct github_app *, const char *, const char **,
-	    uint64_t *, char *, size_t, github_app_token_fn, void *);
+int	 github_app_token(struct github_app *, const char *, uint64_t,
+	    const char **, uint64_t *, char *, size_t, github_app_token_fn,
+	    void *);
 /* Forgets a waiting request: its fn will not be called. */
 void	 github_app_cancel(struct github_app *, void *);
 /* GitHub refused a token (401): the next request asks for a new one. */

@@ -44,6 +44,7 @@
 #include <openssl/evp.h>
 
 #include "demand.h"
+#include "github_app.h"
 #include "json.h"
 #include "json_write.h"
 #include "log.h"
@@ -139,6 +140,7 @@ enum auto_phase {
 };
 
 enum fetch_kind {
+	FETCH_INSTALLATIONS,
 	FETCH_REPOS,
 	FETCH_WORKFLOW_DIR,
 	FETCH_WORKFLOW_FILE,
@@ -153,6 +155,7 @@ struct fetch {
 	char			*f_url;
 	char			*f_repo;	/* owner/name, or NULL */
 	char			*f_path;	/* a workflow file */
+	uint64_t		 f_installation;	/* App: whose token */
 	int			 f_pages;
 	int			 f_ok;
 	int			 f_status;
@@ -534,7 +537,7 @@ fetch_free(struct fetch *f)
 	free(f);
 }
 
-static void
+static struct fetch *
 fetch_add(enum fetch_kind kind, char *url, const char *repo,
     const char *path)
 {
@@ -546,6 +549,7 @@ fetch_add(enum fetch_kind kind, char *url, const char *repo,
 	f->f_path = path != NULL ? xstrdup(path) : NULL;
 	TAILQ_INSERT_TAIL(&pa_pending, f, f_entry);
 	pa_outstanding++;
+	return f;
 }
 
 /* Percent-encodes a path, keeping its slashes. */
@@ -588,6 +592,34 @@ json_u64_member(const struct json_doc *doc, int obj, const char *key,
 	if (json_member_i64(doc, obj, key, &v) == -1 || v <= 0)
 		return -1;
 	*out = (uint64_t)v;
+	return 0;
+}
+
+/*
+ * A page of an App's installations: the repositories of each are listed
+ * with its own token.
+ */
+static int
+on_installations_page(const struct json_doc *doc)
+{
+	struct fetch	*f;
+	uint64_t	 id;
+	char		*url;
+	int		 i, n, obj;
+
+	if (json_type(doc, 0) != JSON_ARRAY)
+		return -1;
+	n = json_size(doc, 0);
+	for (i = 0; i < n && i < GITHUB_APP_INSTALLATIONS_MAX; i++) {
+		obj = json_array_get(doc, 0, i);
+		if (json_type(doc, obj) != JSON_OBJECT ||
+		    json_u64_member(doc, obj, "id", &id) == -1 || id == 0)
+			return -1;
+		xasprintf(&url, "%s/installation/repositories?per_page=100",
+		    child.cs_config.c_api_url);
+		f = fetch_add(FETCH_REPOS, url, NULL, NULL);
+		f->f_installation = id;
+	}
 	return 0;
 }
 
@@ -929,6 +961,9 @@ fetch_page(struct fetch *f, const struct http_response *res)
 		return -1;
 	}
 	switch (f->f_kind) {
+	case FETCH_INSTALLATIONS:
+		rc = on_installations_page(&doc);
+		break;
 	case FETCH_REPOS:
 		rc = on_repos_page(&doc);
 		break;
@@ -1010,8 +1045,9 @@ fetch_finish(struct fetch *f)
 
 	ar = f->f_repo != NULL ? repo_find(f->f_repo) : NULL;
 	switch (f->f_kind) {
+	case FETCH_INSTALLATIONS:
 	case FETCH_REPOS:
-		pa_discover_ok = f->f_ok;
+		pa_discover_ok = pa_discover_ok && f->f_ok;
 		break;
 	case FETCH_WORKFLOW_DIR:
 		if (ar == NULL)
@@ -1109,8 +1145,8 @@ fetch_start(struct fetch *f)
 	struct timeval	 now = { 0, 0 };
 
 	pa_inflight++;
-	if (github_request(pa_github, "GET", f->f_url, NULL, NULL, 0,
-	    fetch_on_response, f) != -1)
+	if (github_request_as(pa_github, f->f_installation, "GET", f->f_url,
+	    NULL, NULL, 0, fetch_on_response, f) != -1)
 		return;
 
 	/* Answers never come from inside a call, failures neither. */
@@ -1136,23 +1172,30 @@ auto_fetch_pump(void)
 static void
 auto_discover_start(void)
 {
-	char	*url;
+	const struct config	*conf = &child.cs_config;
+	enum fetch_kind		 kind = FETCH_REPOS;
+	char			*url;
 
 	pa_phase = PHASE_REPOS;
 	pa_discover_gen++;
-	pa_discover_ok = 0;
-	if (child.cs_config.c_discovery_mode == DISCOVERY_ORGANIZATION)
+	pa_discover_ok = 1;
+	if (conf->c_discovery_mode == DISCOVERY_ORGANIZATION)
 		xasprintf(&url, "%s/orgs/%s/repos?type=all&per_page=100",
-		    child.cs_config.c_api_url, child.cs_config.c_organization);
-	else if (child.cs_config.c_app_id != 0)
+		    conf->c_api_url, conf->c_organization);
+	else if (conf->c_app_id != 0 && conf->c_installation_id != 0)
 		/* An App's token gets 403 from /user/repos. */
 		xasprintf(&url, "%s/installation/repositories?per_page=100",
-		    child.cs_config.c_api_url);
-	else
+		    conf->c_api_url);
+	else if (conf->c_app_id != 0) {
+		/* Each installation lists its own repositories. */
+		xasprintf(&url, "%s/app/installations?per_page=100",
+		    conf->c_api_url);
+		kind = FETCH_INSTALLATIONS;
+	} else
 		xasprintf(&url, "%s/user/repos?affiliation=owner,"
 		    "collaborator,organization_member&per_page=100",
-		    child.cs_config.c_api_url);
-	fetch_add(FETCH_REPOS, url, NULL, NULL);
+		    conf->c_api_url);
+	fetch_add(kind, url, NULL, NULL);
 	auto_fetch_pump();
 }
 

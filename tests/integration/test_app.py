@@ -200,22 +200,26 @@ def test_app_discovery_jobs_and_renewal():
     ttl = 8
     with AppDaemon(ttl=ttl) as a:
         d = a.d
-        # Discovery walks the installation's repositories, never the
+        # Discovery walks each installation's repositories, never the
         # user's, and only what the installations reach.
-        wait_for(lambda: any(re.match(r"/repos/octocat/app-list/contents/",
-                                      r["path"]) for r in a.api_requests()),
-                 30, "discovery of octocat/app-list", interval=0.2)
+        for repo in ("octocat/app-list", "octo-org/api"):
+            wait_for(lambda: any(r["path"].startswith(
+                "/repos/%s/contents/" % repo) for r in a.api_requests()),
+                30, "discovery of " + repo, interval=0.2)
         reqs = a.api_requests()
-        check(any(r["path"].startswith("/installation/repositories") and
-                  r["status"] == 200 for r in reqs),
-              "no GET /installation/repositories: %r" %
-              [r["path"] for r in reqs][:10])
+        listed = {r["installation"] for r in reqs
+                  if r["path"].startswith("/installation/repositories") and
+                  r["status"] == 200}
+        check(listed == {USER_INSTALLATION, ORG_INSTALLATION},
+              "GET /installation/repositories as installations %r" %
+              sorted(listed))
         check(not [r for r in reqs if r["path"].startswith("/user")],
               "/user... asked as an App")
         first = time.time()
 
         job = a.queue("octocat/app-list", ["self-hosted", "linux"])
-        a.wait_completed([job["id"]])
+        org_job = a.queue("octo-org/api", ["self-hosted", "linux"])
+        a.wait_completed([job["id"], org_job["id"]])
 
         # Past three lifetimes of a token, the daemon still works.
         while time.time() < first + 3 * ttl + 2:
