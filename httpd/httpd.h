@@ -17,6 +17,8 @@ struct buf;
 
 #define HTTPD_MAX_BODY		(64 * 1024)	/* larger gets 413 */
 #define HTTPD_MAX_CONNECTIONS	512
+/* Bytes a connection may write in one turn of the event loop. */
+#define HTTPD_MAX_SINGLE_WRITE	(256 * 1024)
 #define HTTPD_REQUEST_TIMEOUT_S	15	/* whole request, from idle */
 
 /*

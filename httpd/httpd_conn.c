@@ -67,6 +67,14 @@ httpd_conn_on_new(struct event_base *base, void *arg)
 	hc = xcalloc(1, sizeof(*hc));
 	if ((hc->hc_bev = bufferevent_socket_new(base, -1, 0)) == NULL)
 		fatalx("bufferevent_socket_new failed");
+	/*
+	 * libevent writes at most 16 KiB per turn of the loop by default:
+	 * a runner list of a hundred runners would take four turns.
+	 */
+	if (bufferevent_set_max_single_write(hc->hc_bev,
+	    HTTPD_MAX_SINGLE_WRITE) == -1)
+		log_warnx(LC_WARNING, "cannot raise the write size of a "
+		    "connection");
 	bufferevent_incref(hc->hc_bev);
 	hc->hc_idle_ms = monotonic_ms();
 	hc->hc_over_cap = conns_open >= HTTPD_MAX_CONNECTIONS;

@@ -326,18 +326,28 @@ def hook_post(d, body, headers):
                                 **headers))
 
 
-def test_auto_webhooks_start_runners_at_once():
+def hooked_org():
+    """One organization repository, polled rarely: its jobs come by
+    webhook, once subscribe() has pointed the double's hook at ephemerd."""
     world = [("octo-org/api", {"owner_type": "Organization",
                                "workflows": {"ci.yml": workflow(LIST)}},
               [])]
-    with Auto(pools(("linux", ["self-hosted", "linux"])), interval=300,
-              purge=300, world=world,
-              github_yaml="  webhook_secret: \"%s\"\n" % SECRET) as a:
+    return Auto(pools(("linux", ["self-hosted", "linux"])), interval=300,
+                purge=300, world=world,
+                github_yaml="  webhook_secret: \"%s\"\n" % SECRET)
+
+
+def subscribe(d):
+    return d.double.control("POST", "webhook", {
+        "url": "http://127.0.0.1:%d/api/v1/webhook" % d.port,
+        "secret": SECRET})
+
+
+def test_auto_webhooks_start_runners_at_once():
+    with hooked_org() as a:
         d = a.d
         a.wait_discovered()
-        hook = d.double.control("POST", "webhook", {
-            "url": "http://127.0.0.1:%d/api/v1/webhook" % d.port,
-            "secret": SECRET})
+        hook = subscribe(d)
         ping = wait_for(lambda: [x for x in d.double.deliveries()
                                  if x["guid"] == hook["ping"] and
                                  x["answered_at"]], 10, "the ping")[0]
@@ -397,17 +407,10 @@ def test_auto_late_queued_delivery_starts_nothing():
     """GitHub delivers out of order: a queued delivery that comes after
     the job went in progress is read back from the job itself and, since
     the job runs, starts no second runner."""
-    world = [("octo-org/api", {"owner_type": "Organization",
-                               "workflows": {"ci.yml": workflow(LIST)}},
-              [])]
-    with Auto(pools(("linux", ["self-hosted", "linux"])), interval=300,
-              purge=300, world=world,
-              github_yaml="  webhook_secret: \"%s\"\n" % SECRET) as a:
+    with hooked_org() as a:
         d = a.d
         a.wait_discovered()
-        d.double.control("POST", "webhook", {
-            "url": "http://127.0.0.1:%d/api/v1/webhook" % d.port,
-            "secret": SECRET})
+        subscribe(d)
         job = a.queue("octo-org/api", ["self-hosted", "linux"], duration=12)
 
         def delivered(action):
