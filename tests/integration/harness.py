@@ -205,10 +205,16 @@ def alive(pid):
 
 
 def role_of(pid):
-    """The role in the title "ephemerd: ROLE", or None."""
+    """The role in the title "ephemerd: ROLE", or None.  Under valgrind
+    /proc/PID/cmdline stays valgrind's own; the thread name
+    "ephemerd-ROLE", set with the title, tells the children apart then."""
     cmd = proc_cmdline(pid) or ""
     m = re.match(r"ephemerd: (\w+)", cmd)
-    return m.group(1) if m else None
+    if m:
+        return m.group(1)
+    comm = (proc_read(pid, "comm") or b"").strip()
+    m = re.match(rb"ephemerd-(\w+)$", comm)
+    return m.group(1).decode() if m else None
 
 
 # ---- the GitHub double ----------------------------------------------
