@@ -3,7 +3,7 @@
 # invalid read or write, no use of uninitialised memory, in any of its
 # processes.  Run it as root from a clone, with dockerd answering:
 #
-#	tests/valgrind.sh		every integration test (slow: an hour)
+#	tests/valgrind.sh		every integration test (35 minutes)
 #	tests/valgrind.sh -k WORD	only the tests named WORD
 #
 # It builds without the sanitizers (valgrind and ASan exclude each other)
@@ -12,9 +12,10 @@
 # (so the children that the supervisor re-executes are checked too), and
 # reads one valgrind log per process from $LOGDIR/valgrind/processes
 # (LOGDIR defaults to tests/logs).  Tests that time out under valgrind's
-# slowness are reported by run.py like any other failure; the verdict on
-# memory is the last line, "valgrind: N processes, N with errors", and
-# the exit status.
+# slowness are reported by run.py like any other failure (five tests that
+# cannot run under it are skipped, see below); the verdict on memory is
+# the last line, "valgrind: N processes, N with errors".  The exit status
+# is 0 only when every test passed and no process had an error.
 
 set -eu
 
@@ -73,8 +74,22 @@ echo "== integration tests under valgrind (log: $LOGDIR/integration.log)"
 # Under valgrind /proc/PID/cmdline is valgrind's, not the title ephemerd
 # sets; the harness then finds the roles by the thread name instead (in
 # the churn driver's own process too, which is why that is not a shim).
+# Five tests check what valgrind itself changes, and are left out: the
+# process titles in /proc/PID/cmdline, the installed files (make install
+# from the build directory, whose binary is not the wrapper), and a
+# detached daemon found by its executable, which is valgrind's.
+SKIPS=(
+	--skip "processes.process_tree:the titles are valgrind's cmdline"
+	--skip "ops.install_into_staging_root:installs the build, not valgrind"
+	--skip "ops.init_script_start_status_reload_restart_stop:runs the \
+installed binary"
+	--skip "ops.container_deploy:builds an image from the build directory"
+	--skip "ops.syslog_without_d_and_logrotate:finds the daemon by its \
+executable"
+)
 python3 "$SRCDIR/tests/integration/run.py" --binary "$LOGDIR/bin/ephemerd" \
-    "${ARGS[@]}" 2>&1 | tee "$LOGDIR/integration.log" || true
+    "${SKIPS[@]}" "${ARGS[@]}" 2>&1 | tee "$LOGDIR/integration.log"
+tests_status=${PIPESTATUS[0]}
 
 total=0
 bad=0
@@ -91,4 +106,4 @@ Mismatched|overlap|^==[0-9]+==    (at|by) " "$log" | head -12
 	fi
 done
 echo "valgrind: $total processes, $bad with errors"
-[ "$total" -gt 0 ] && [ "$bad" -eq 0 ]
+[ "$total" -gt 0 ] && [ "$bad" -eq 0 ] && [ "$tests_status" -eq 0 ]

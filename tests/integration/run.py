@@ -2,10 +2,12 @@
 """Run ephemerd's integration tests against a built binary, as root.
 
     python3 tests/integration/run.py --binary build/ephemerd [-k WORD]
+        [--skip NAME:WHY ...]
 
 Each test_*.py module here holds test_* functions; each runs on its own
 and tears down what it started.  Prints "PASS name (secs)" or
-"FAIL name: reason (secs)" per test, then "N passed, N failed".
+"FAIL name: reason (secs)" per test, "SKIP name: why" for each test
+named by --skip, then "N passed, N failed".
 """
 
 import argparse
@@ -41,7 +43,11 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--binary", required=True)
     ap.add_argument("-k", dest="pattern", help="run tests whose name has it")
+    ap.add_argument("--skip", action="append", default=[], metavar="NAME:WHY",
+                    help="leave out the test NAME, saying why")
     opts = ap.parse_args()
+    skips = dict(s.split(":", 1) if ":" in s else (s, "skipped")
+                 for s in opts.skip)
 
     harness.BINARY = os.path.abspath(opts.binary)
     if os.geteuid() != 0:
@@ -59,6 +65,9 @@ def main():
 
     passed = failed = 0
     for name, fn in collect(opts.pattern):
+        if name in skips:
+            print("SKIP %s: %s" % (name, skips[name]), flush=True)
+            continue
         print("RUN  %s" % name, flush=True)
         t0 = time.monotonic()
         try:
@@ -76,6 +85,11 @@ def main():
             continue
         passed += 1
         print("PASS %s (%.2fs)" % (name, time.monotonic() - t0), flush=True)
+    known = {name for name, _ in collect(None)}
+    for name in sorted(set(skips) - known):
+        # A skip that names no test is a typo that would hide nothing.
+        failed += 1
+        print("FAIL %s: --skip names no such test" % name, flush=True)
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
 
