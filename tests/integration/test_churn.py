@@ -18,9 +18,7 @@ from harness import SRCDIR, check
 
 DRIVER = os.path.join(SRCDIR, "tests", "chaos", "churn.py")
 DURATION = int(os.environ.get("CHURN_SECONDS", "120"))
-# tests/valgrind.sh widens the PSS bound: there valgrind's own memory (the
-# code it has translated, its queue of freed blocks) grows with the paths
-# the chaos reaches, and leaks are valgrind's own verdict at exit.
+# Set by tests/valgrind.sh, which says why.
 PSS_SLACK_KIB = os.environ.get("CHURN_PSS_SLACK_KIB")
 
 
